@@ -1,0 +1,1 @@
+"""The Accord gateway: a FastAPI service, one folder per domain."""

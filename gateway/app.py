@@ -1,0 +1,49 @@
+"""``create_app(settings)``: the gateway as an ASGI application. No globals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+
+from gateway import errors, health
+from gateway.limits import BodyLimit
+from gateway.members import api as members_api
+from gateway.runtime import Runtime
+from gateway.settings import Settings, load_settings
+from gateway.standard import api as standard_api
+
+VERSION = "0.1.0"
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
+    rt = runtime or Runtime.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if runtime is None:  # we built it, we close it
+            rt.close()
+
+    app = FastAPI(
+        title="Accord gateway",
+        version=VERSION,
+        summary="Identity federation and consent gateway for a social e-commerce alliance",
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    app.state.rendered_standard = standard_api.Rendered(rt.standard)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(standard_api.router)
+    app.include_router(members_api.router())
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: runs first
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory gateway.app:create_app_from_env`` (several workers)."""
+    return create_app(load_settings())

@@ -1,0 +1,55 @@
+"""The request edge: it reaches the runtime and owns each request's transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from gateway.db import transaction
+from gateway.errors import Unauthorized
+from gateway.runtime import Runtime
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+def _session(rt: RuntimeDep) -> Iterator[Session]:
+    # scope="function": commit (or roll back) before the response leaves, so a client
+    # never sees success for a write that did not land.
+    with transaction(rt.sessions) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def require_operator(request: Request, rt: RuntimeDep) -> None:
+    """The admin API's credential: ``Authorization: Bearer <ACCORD_OPERATOR_TOKEN>``."""
+    presented = _bearer(request)
+    expected = rt.settings.operator_token.get_secret_value()
+    # Compare digests, so neither length nor content leaks through timing.
+    if presented is None or not hmac.compare_digest(
+        hashlib.sha256(presented.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    ):
+        raise Unauthorized("a valid operator credential is required")
+
+
+OperatorDep = Depends(require_operator)

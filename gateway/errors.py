@@ -1,0 +1,187 @@
+"""The gateway's error tree, its catalog, and the one wire format for errors.
+
+Every error leaves as an RFC 9457 problem document that also carries the OAuth
+``error`` / ``error_description`` members (RFC 6749 §5.2), so OAuth clients and
+API clients read the same body. The catalog fixes status, code and title per error;
+only the ``detail`` a raiser chooses is added, and it must be safe to show.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from consent.errors import ConsentError, catalog_entry
+
+log = logging.getLogger("accord.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class Entry:
+    status: int
+    code: str
+    title: str
+
+
+class GatewayError(Exception):
+    """Root of the gateway's errors. ``detail`` is public: never put secrets in it."""
+
+    headers: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail
+        super().__init__(detail or type(self).__name__)
+
+
+class InvalidRequest(GatewayError):
+    pass
+
+
+class Unauthorized(GatewayError):
+    headers: ClassVar[dict[str, str]] = {
+        "WWW-Authenticate": 'Bearer realm="accord", error="invalid_token"'
+    }
+
+
+class Forbidden(GatewayError):
+    pass
+
+
+class NotFound(GatewayError):
+    pass
+
+
+class Conflict(GatewayError):
+    pass
+
+
+class PayloadTooLarge(GatewayError):
+    pass
+
+
+class InvalidRedirectURI(GatewayError):
+    pass
+
+
+class InvalidClientMetadata(GatewayError):
+    pass
+
+
+class NotReady(GatewayError):
+    pass
+
+
+CATALOG: dict[type[GatewayError], Entry] = {
+    GatewayError: Entry(500, "server_error", "The gateway failed to handle the request."),
+    InvalidRequest: Entry(400, "invalid_request", "The request is malformed."),
+    Unauthorized: Entry(401, "invalid_token", "Authentication is required."),
+    Forbidden: Entry(403, "access_denied", "The credential does not allow this."),
+    NotFound: Entry(404, "not_found", "No such resource."),
+    Conflict: Entry(409, "conflict", "The request conflicts with existing data."),
+    PayloadTooLarge: Entry(413, "invalid_request", "The request body is too large."),
+    # RFC 7591 §3.2.2 error codes for client (member) registration.
+    InvalidRedirectURI: Entry(400, "invalid_redirect_uri", "A redirect URI is not acceptable."),
+    InvalidClientMetadata: Entry(
+        400, "invalid_client_metadata", "The registration data is not acceptable."
+    ),
+    NotReady: Entry(503, "temporarily_unavailable", "The gateway is not ready."),
+}
+
+# Framework errors (routing, methods, media types) by HTTP status.
+_BY_STATUS: dict[int, Entry] = {
+    400: CATALOG[InvalidRequest],
+    401: CATALOG[Unauthorized],
+    403: CATALOG[Forbidden],
+    404: CATALOG[NotFound],
+    405: Entry(405, "invalid_request", "The method is not allowed here."),
+    406: Entry(406, "invalid_request", "No acceptable representation."),
+    413: CATALOG[PayloadTooLarge],
+    415: Entry(415, "invalid_request", "The media type is not supported."),
+}
+
+
+def entry_for(error: GatewayError) -> Entry:
+    for cls in type(error).__mro__:
+        if cls in CATALOG:
+            return CATALOG[cls]
+    return CATALOG[GatewayError]
+
+
+def problem_body(
+    entry: Entry, detail: str | None = None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:accord:error:{entry.code}",
+        "title": entry.title,
+        "status": entry.status,
+        "error": entry.code,
+        "error_description": detail or entry.title,
+    }
+    if detail:
+        body["detail"] = detail
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem(
+    entry: Entry,
+    detail: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(entry, detail, extra),
+        status_code=entry.status,
+        headers=headers,
+        media_type=PROBLEM_JSON,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Route every error the app can raise to :func:`problem`."""
+
+    @app.exception_handler(GatewayError)
+    async def _gateway(_: Request, exc: GatewayError) -> JSONResponse:
+        entry = entry_for(exc)
+        if entry.status >= 500:
+            log.error("gateway error", exc_info=exc)
+        return problem(entry, exc.detail, headers=dict(type(exc).headers) or None)
+
+    @app.exception_handler(ConsentError)
+    async def _consent(_: Request, exc: ConsentError) -> JSONResponse:
+        consent = catalog_entry(exc)
+        if consent.status >= 500:
+            log.error("consent error", exc_info=exc)
+        return problem(Entry(consent.status, consent.code, consent.message))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Name the fields and what is wrong with them; never echo the input back.
+        errors = [
+            {"field": ".".join(str(p) for p in error.get("loc", ())), "message": error["msg"]}
+            for error in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem(CATALOG[InvalidRequest], detail, extra={"errors": errors[:50]})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        entry = _BY_STATUS.get(exc.status_code) or Entry(
+            exc.status_code, "invalid_request" if exc.status_code < 500 else "server_error", ""
+        )
+        return problem(entry, headers=dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc)
+        return problem(CATALOG[GatewayError])

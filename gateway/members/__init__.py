@@ -1,0 +1,1 @@
+"""The member registry: platforms and brands, their contacts, URIs, keys and purposes."""

@@ -1,0 +1,148 @@
+"""Gateway settings: one pydantic-settings class, environment prefix ``ACCORD_``.
+
+Settings are built once (by the CLI or the ASGI factory) and injected; nothing here
+reads the environment at import time. Unsafe defaults are refused outside development.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "ACCORD_"
+MIN_SECRET_LENGTH = 32
+
+# Development-only values. They are public (they are in this file), so any
+# environment other than development refuses to start with them.
+DEV_SECRETS: dict[str, str] = {
+    "secret_key": "development-only-secret-key-do-not-deploy-000000",
+    "pairwise_key": "development-only-pairwise-key-do-not-deploy-0000",
+    "hash_key": "development-only-hash-key-do-not-deploy-000000000",
+    "operator_token": "development-only-operator-token-do-not-deploy-00",
+}
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class SettingsError(Exception):
+    """Settings could not be built; ``str(self)`` names every offending variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    env: Environment = Field(
+        default=Environment.production,
+        description="development relaxes secret checks; test and production do not",
+    )
+    database_url: str = Field(
+        default="sqlite:///./var/accord.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    issuer: str = Field(
+        default="http://127.0.0.1:8000",
+        description="public base URL of the gateway (the OpenID Provider issuer)",
+    )
+    key_dir: Path = Field(default=Path("./var/keys"), description="signing keys directory")
+    host: str = Field(default="127.0.0.1", description="interface `accord serve` binds")
+    port: int = Field(default=8000, ge=1, le=65535, description="port `accord serve` binds")
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="largest request body accepted, in bytes"
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRETS["secret_key"]),
+        description="signs sessions and CSRF tokens",
+    )
+    pairwise_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRETS["pairwise_key"]),
+        description="HMAC key of pairwise subjects; never rotate",
+    )
+    hash_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRETS["hash_key"]),
+        description="keyed hash of client secrets, codes and refresh tokens at rest",
+    )
+    operator_token: SecretStr = Field(
+        default=SecretStr(DEV_SECRETS["operator_token"]),
+        description="bearer credential of the operator admin API",
+    )
+    log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0]
+        if scheme not in {"sqlite", "postgresql", "postgresql+psycopg"}:
+            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL")
+        if parts.query or parts.fragment:
+            # OIDC Discovery 1.0 §3: the issuer has no query or fragment.
+            raise ValueError("must not have a query or fragment")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Self:
+        if self.env is Environment.development:
+            return self
+        problems: list[str] = []
+        for name, default in DEV_SECRETS.items():
+            value: SecretStr = getattr(self, name)
+            var = ENV_PREFIX + name.upper()
+            if value.get_secret_value() == default:
+                problems.append(f"{var} uses the development default; set a real secret")
+            elif len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+                problems.append(f"{var} must be at least {MIN_SECRET_LENGTH} characters")
+        if self.env is Environment.production and not self.issuer.startswith("https://"):
+            problems.append(f"{ENV_PREFIX}ISSUER must be https in production")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment (plus overrides), naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = error.get("loc", ())
+        if loc:
+            var = ENV_PREFIX + str(loc[0]).upper()
+            problems.append(f"{var}: {error['msg']}")
+        else:
+            # Model-level checks already name their variables.
+            problems.append(str(error["msg"]).removeprefix("Value error, "))
+    return problems

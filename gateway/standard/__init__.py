@@ -1,0 +1,1 @@
+"""Serving the alliance data standard."""

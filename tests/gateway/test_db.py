@@ -1,0 +1,89 @@
+"""Storage behaviour the rest of the gateway relies on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlmodel import Session
+
+from gateway.db import make_engine, normalise_url, session_factory, transaction
+from gateway.members.models import Member, MemberRedirectURI
+
+
+def _member(**overrides: object) -> Member:
+    values: dict[str, object] = {
+        "id": "00000000-0000-4000-8000-000000000001",
+        "kind": "brand",
+        "name": "Brand",
+        "name_key": "brand",
+        "client_id": "brd_x",
+        "auth_method": "client_secret_basic",
+        "contact_name": "DPO",
+        "contact_email": "dpo@brand.example",
+        "sector": "brand.example",
+        **overrides,
+    }
+    return Member(**values)  # type: ignore[arg-type]
+
+
+def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path: object) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/x/y.db")  # creates the folder
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+def test_postgresql_urls_use_psycopg3() -> None:
+    assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert make_engine("postgresql://u@127.0.0.1/db").dialect.driver == "psycopg"
+
+
+def test_foreign_keys_are_enforced(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    with pytest.raises(IntegrityError), transaction(sessions) as session:
+        session.add(MemberRedirectURI(member_id="no-such-member", uri="https://x.example/cb"))
+
+
+def test_datetimes_come_back_aware_and_in_utc(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    beijing = timezone(timedelta(hours=8))
+    created = datetime(2026, 11, 24, 20, 0, tzinfo=beijing)
+    with transaction(sessions) as session:
+        session.add(_member(created_at=created))
+    with Session(engine) as session:
+        loaded = session.get(Member, "00000000-0000-4000-8000-000000000001")
+        assert loaded is not None
+        assert loaded.created_at == created
+        assert loaded.created_at.tzinfo == UTC
+
+
+def test_naive_datetimes_are_refused(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    with pytest.raises(StatementError, match="naive datetime"), transaction(sessions) as session:
+        session.add(_member(created_at=datetime(2026, 1, 1)))  # noqa: DTZ001
+
+
+def test_a_failed_unit_of_work_leaves_nothing(engine: Engine) -> None:
+    sessions = session_factory(engine)
+
+    def fail_after_writing() -> None:
+        with transaction(sessions) as session:
+            session.add(_member())
+            session.flush()
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        fail_after_writing()
+    with Session(engine) as session:
+        assert session.get(Member, "00000000-0000-4000-8000-000000000001") is None
+
+
+def test_check_constraints_hold_in_the_database(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    with pytest.raises(IntegrityError), transaction(sessions) as session:
+        session.add(_member(kind="brand", login_url="https://brand.example/login"))
