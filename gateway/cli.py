@@ -1,0 +1,399 @@
+"""The ``accord`` command: serve, db, platform, brand, schema, demo.
+
+Settings are built once, on the first command that needs them; a malformed
+variable stops the command with a message naming it (exit status 2). A refused
+request exits with status 1 and says why; nothing is half-written.
+"""
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from consent.errors import TaxonomyError
+from consent.taxonomy import attribute_schema, load_standard, to_document
+from gateway import demo, migrate
+from gateway.app import create_app
+from gateway.db import transaction
+from gateway.errors import GatewayError, entry_for
+from gateway.members.models import AuthMethod, MemberKind, MemberStatus
+from gateway.members.registration import Contact, MemberSpec, MemberView, Registration
+from gateway.members.registry import Registry
+from gateway.runtime import Runtime
+from gateway.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    name="accord",
+    help="Accord: identity federation and consent gateway.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+schema_app = typer.Typer(help="The alliance data standard.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo alliance (development only).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(schema_app, name="schema")
+app.add_typer(demo_app, name="demo")
+
+
+class State:
+    """Per-invocation state: settings and runtime, built on first use."""
+
+    def __init__(self) -> None:
+        self._runtime: Runtime | None = None
+
+    def settings(self) -> Settings:
+        return self.runtime().settings
+
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            try:
+                self._runtime = Runtime.build(load_settings())
+            except SettingsError as exc:
+                fail(str(exc), code=2)
+            except TaxonomyError as exc:
+                fail(str(exc), code=2)
+        return self._runtime
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turn catalogued errors into a message and exit status 1."""
+    try:
+        yield
+    except GatewayError as exc:
+        fail(exc.detail or entry_for(exc).title)
+    except OperationalError as exc:
+        fail(f"the database does not answer: {exc.orig or exc}".splitlines()[0])
+
+
+@contextmanager
+def unit_of_work(state: State) -> Iterator[Session]:
+    rt = state.runtime()
+    with refusals():
+        if not migrate.is_current(rt.engine):
+            fail("the database is not migrated: run `accord db upgrade`")
+        with transaction(rt.sessions) as session:
+            yield session
+
+
+@contextmanager
+def registry(state: State) -> Iterator[Registry]:
+    with unit_of_work(state) as session:
+        rt = state.runtime()
+        yield Registry(session, rt.standard, rt.hasher)
+
+
+@app.callback()
+def main_callback(ctx: typer.Context) -> None:
+    state = State()
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+def _state(ctx: typer.Context) -> State:
+    state: State = ctx.obj
+    return state
+
+
+# --- serve ---------------------------------------------------------------------------
+
+
+def _serve(rt: Runtime, host: str, port: int, banner: Callable[[], None] | None) -> None:
+    config = uvicorn.Config(
+        create_app(rt.settings, runtime=rt),
+        host=host,
+        port=port,
+        log_level=rt.settings.log_level,
+        server_header=False,
+        ws="none",  # the gateway has no WebSocket routes
+    )
+    server = uvicorn.Server(config)
+    if banner is not None:
+
+        def announce() -> None:
+            while not server.started and not server.should_exit:
+                time.sleep(0.05)
+            if server.started:
+                banner()
+
+        threading.Thread(target=announce, daemon=True).start()
+    server.run()
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="default: ACCORD_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default: ACCORD_PORT")] = None,
+) -> None:
+    """Serve the gateway (uvicorn)."""
+    rt = _state(ctx).runtime()
+    _serve(rt, host or rt.settings.host, port or rt.settings.port, banner=None)
+
+
+# --- db ------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
+    """Migrate the database up to a revision (default: head)."""
+    rt = _state(ctx).runtime()
+    with refusals():
+        migrate.upgrade(rt.engine, revision)
+        typer.echo(f"database at {', '.join(sorted(migrate.current(rt.engine))) or 'base'}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(ctx: typer.Context, revision: str) -> None:
+    """Migrate the database down to a revision (``base`` empties it)."""
+    rt = _state(ctx).runtime()
+    with refusals():
+        migrate.downgrade(rt.engine, revision)
+        typer.echo(f"database at {', '.join(sorted(migrate.current(rt.engine))) or 'base'}")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Show the database's revision and whether it is at head."""
+    rt = _state(ctx).runtime()
+    with refusals():
+        revisions = ", ".join(sorted(migrate.current(rt.engine))) or "base"
+        typer.echo(f"{revisions} ({'head' if migrate.is_current(rt.engine) else 'behind head'})")
+
+
+@db_app.command("revision")
+def db_revision(
+    ctx: typer.Context, message: Annotated[str, typer.Option("-m", "--message")]
+) -> None:
+    """Autogenerate a dated revision from the models (developers)."""
+    rt = _state(ctx).runtime()
+    with refusals():
+        migrate.revision(message, engine=rt.engine)
+
+
+# --- platform / brand ----------------------------------------------------------------
+
+
+def _print_member(view: MemberView, as_json: bool) -> None:
+    if as_json:
+        typer.echo(view.model_dump_json(indent=2))
+        return
+    typer.echo(f"{view.kind.value} {view.name!r}  [{view.status.value}]")
+    typer.echo(f"  id:            {view.id}")
+    typer.echo(f"  client_id:     {view.client_id}  ({view.auth_method.value})")
+    typer.echo(f"  contact:       {view.contact.name} <{view.contact.email}>")
+    typer.echo(f"  sector:        {view.sector}")
+    typer.echo(f"  redirect_uris: {', '.join(view.redirect_uris)}")
+    if view.login_url:
+        typer.echo(f"  login_url:     {view.login_url}")
+    if view.events_endpoint:
+        typer.echo(f"  events:        {view.events_endpoint}")
+    typer.echo(f"  purposes:      {', '.join(view.purposes) or '-'}")
+    if isinstance(view, Registration) and view.client_secret:
+        typer.echo(f"  client_secret: {view.client_secret}")
+        typer.echo("  (the secret is shown once and stored only as a hash: keep it now)")
+
+
+def _read_jwks(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read --jwks-file {path}: {exc}")
+    if not isinstance(loaded, dict):
+        fail(f"--jwks-file {path} must hold a JSON object")
+    return loaded
+
+
+def _member_app(kind: MemberKind) -> typer.Typer:
+    noun = kind.value
+    sub = typer.Typer(help=f"Register and manage {noun}s.", no_args_is_help=True)
+
+    @sub.command("add")
+    def add(
+        ctx: typer.Context,
+        name: Annotated[str, typer.Option(help=f"the {noun}'s public name")],
+        contact_name: Annotated[
+            str | None, typer.Option(help="legal contact (PIPL Art. 23)")
+        ] = None,
+        contact_email: Annotated[str | None, typer.Option()] = None,
+        contact_phone: Annotated[str | None, typer.Option()] = None,
+        contact_address: Annotated[str | None, typer.Option()] = None,
+        redirect_uri: Annotated[list[str] | None, typer.Option(help="repeatable")] = None,
+        sector: Annotated[str | None, typer.Option(help="pairwise sector host")] = None,
+        login_url: Annotated[str | None, typer.Option(help="platforms: login page")] = None,
+        events_endpoint: Annotated[str | None, typer.Option(help="SET push endpoint")] = None,
+        jwks_file: Annotated[Path | None, typer.Option(help="public JWK Set (JSON)")] = None,
+        auth_method: Annotated[AuthMethod | None, typer.Option()] = None,
+        purpose: Annotated[list[str] | None, typer.Option(help="repeatable")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    ) -> None:
+        """Register a member; prints its client id (and secret, once)."""
+        try:
+            spec = MemberSpec(
+                name=name,
+                contact=Contact(
+                    name=contact_name,
+                    email=contact_email,
+                    phone=contact_phone,
+                    address=contact_address,
+                ),
+                redirect_uris=redirect_uri or [],
+                sector=sector,
+                login_url=login_url,
+                events_endpoint=events_endpoint,
+                jwks=_read_jwks(jwks_file),
+                auth_method=auth_method,
+                purposes=purpose or [],
+            )
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        with registry(_state(ctx)) as members:
+            registration = members.register(kind, spec)
+        _print_member(registration, as_json)
+
+    @sub.command("list")
+    def list_(
+        ctx: typer.Context,
+        status: Annotated[MemberStatus | None, typer.Option()] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """List members (optionally only active or disabled ones)."""
+        with registry(_state(ctx)) as registered:
+            members = registered.list(kind, status)
+        if as_json:
+            typer.echo(json.dumps([m.model_dump(mode="json") for m in members], indent=2))
+            return
+        if not members:
+            typer.echo(f"no {noun}s")
+        for m in members:
+            typer.echo(f"{m.client_id:<22} {m.status.value:<9} {m.name}  <{m.contact.email}>")
+
+    @sub.command("show")
+    def show(
+        ctx: typer.Context,
+        ref: Annotated[str, typer.Argument(help="id, client id or name")],
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Show one member."""
+        with registry(_state(ctx)) as members:
+            view = members.get(kind, ref)
+        _print_member(view, as_json)
+
+    for action, status in (("disable", MemberStatus.disabled), ("enable", MemberStatus.active)):
+        _status_command(sub, kind, action, status)
+    return sub
+
+
+def _status_command(sub: typer.Typer, kind: MemberKind, action: str, status: MemberStatus) -> None:
+    @sub.command(action, help=f"{action.capitalize()} a {kind.value} (by id, client id or name).")
+    def change(ctx: typer.Context, ref: Annotated[str, typer.Argument()]) -> None:
+        with registry(_state(ctx)) as members:
+            view = members.set_status(kind, ref, status)
+        typer.echo(f"{kind.value} {view.name!r} is {view.status.value}")
+
+
+app.add_typer(_member_app(MemberKind.platform), name="platform")
+app.add_typer(_member_app(MemberKind.brand), name="brand")
+
+
+# --- schema ----------------------------------------------------------------------------
+
+
+@schema_app.command("export")
+def schema_export(
+    out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
+    attributes_only: Annotated[
+        bool, typer.Option(help="only the JSON Schema of attribute payloads")
+    ] = False,
+) -> None:
+    """Write the data standard as served at GET /v1/schema."""
+    try:
+        standard = load_standard()
+    except TaxonomyError as exc:
+        fail(str(exc), code=2)
+    document = attribute_schema(standard) if attributes_only else to_document(standard)
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out} (standard {standard.version}, {standard.digest})", err=True)
+
+
+# --- demo ------------------------------------------------------------------------------
+
+
+def _require_development(rt: Runtime) -> None:
+    if rt.settings.env.value != "development":
+        fail("the demo alliance is for ACCORD_ENV=development only")
+
+
+@demo_app.command("seed")
+def demo_seed(ctx: typer.Context) -> None:
+    """Register the demo platforms and brand (idempotent)."""
+    state = _state(ctx)
+    _require_development(state.runtime())
+    with unit_of_work(state) as session:
+        lines = demo.seed(session, state.runtime())
+    for line in lines:
+        typer.echo(line)
+    typer.echo(f"demo credentials in {demo.demo_dir(state.runtime())}/")
+
+
+@demo_app.command("up")
+def demo_up(ctx: typer.Context) -> None:
+    """Migrate, seed the demo alliance and serve, printing the URLs to open."""
+    state = _state(ctx)
+    rt = state.runtime()
+    _require_development(rt)
+    db_upgrade(ctx)
+    demo_seed(ctx)
+    base = f"http://{rt.settings.host}:{rt.settings.port}"
+
+    def banner() -> None:
+        lines = [
+            "",
+            "Accord is running. Open:",
+            f"  gateway health     {base}/healthz",
+            f"  readiness          {base}/readyz",
+            f"  data standard      {base}/v1/schema",
+            f"  API reference      {base}/docs",
+            f"  admin API          {base}/v1/admin/platforms  (Bearer ACCORD_OPERATOR_TOKEN)",
+            "Demo members (their apps arrive with the demo alliance):",
+            *(f"  {m.kind.value:<9} {m.name:<20} {m.base_url}" for m in demo.DEMO_ALLIANCE),
+            "Press Ctrl+C to stop.",
+            "",
+        ]
+        typer.echo("\n".join(lines))
+
+    _serve(rt, rt.settings.host, rt.settings.port, banner)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,63 @@
+"""Shapes of a registration request and of a registered member on the wire."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.members.models import AuthMethod, MemberKind, MemberStatus
+
+
+class Contact(BaseModel):
+    """The recipient's contact, shown to people before they consent (PIPL Art. 23)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=120)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=300)
+
+
+class MemberSpec(BaseModel):
+    """What the operator registers. Rules beyond shape live in ``members.rules``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=200)
+    contact: Contact | None = None
+    redirect_uris: list[str] = Field(default_factory=list, max_length=50)
+    sector: str | None = Field(default=None, max_length=300)
+    login_url: str | None = Field(default=None, max_length=4000)
+    events_endpoint: str | None = Field(default=None, max_length=4000)
+    jwks: dict[str, Any] | None = None
+    auth_method: AuthMethod | None = Field(
+        default=None, description="default: private_key_jwt with jwks, else client_secret_basic"
+    )
+    purposes: list[str] = Field(default_factory=list, max_length=50)
+
+
+class MemberView(BaseModel):
+    id: str
+    kind: MemberKind
+    name: str
+    client_id: str
+    auth_method: AuthMethod
+    contact: Contact
+    redirect_uris: list[str]
+    sector: str
+    login_url: str | None
+    events_endpoint: str | None
+    jwks: dict[str, Any] | None
+    purposes: list[str]
+    status: MemberStatus
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+class Registration(MemberView):
+    client_secret: str | None = Field(
+        description="shown once, at registration; only its hash is stored"
+    )
