@@ -1,0 +1,63 @@
+"""Sans-I/O core: an operation builds a :class:`Request` and parses the response.
+
+:class:`operation` turns one builder into a method that runs synchronously on a
+sync client and returns an awaitable on an async client, so every gateway call is
+written once and shared by both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+import httpx
+
+if TYPE_CHECKING:
+    from sdk.client import AsyncClient, SyncClient
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    params: Mapping[str, str] | None = None
+    json: Any = None
+    form: Mapping[str, str] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    client_auth: bool = False  # apply the member's client authentication (token requests)
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    request: Request
+    parse: Callable[[httpx.Response], T]
+    ok_statuses: frozenset[int] = frozenset()  # non-2xx statuses the parser handles (304)
+
+
+class operation(Generic[P, T]):  # noqa: N801 - used as a decorator
+    def __init__(self, build: Callable[Concatenate[Any, P], Call[T]]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
+        self.__name__ = build.__name__
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> operation[P, T]: ...
+    @overload
+    def __get__(self, obj: SyncClient, owner: type[Any]) -> Callable[P, T]: ...
+    @overload
+    def __get__(self, obj: AsyncClient, owner: type[Any]) -> Callable[P, Awaitable[T]]: ...
+    def __get__(self, obj: Any, owner: type[Any]) -> Any:
+        if obj is None:
+            return self
+        build = self.build
+
+        def bound(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return obj._execute(build(obj, *args, **kwargs))
+
+        bound.__name__ = self.__name__
+        bound.__doc__ = self.__doc__
+        return bound

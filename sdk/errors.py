@@ -1,0 +1,107 @@
+"""The SDK's error hierarchy.
+
+Every error the gateway returns is an RFC 9457 problem document carrying the OAuth
+``error`` code; :func:`error_from_response` maps it to one class per HTTP status and
+keeps the code, description and the whole body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class AccordError(Exception):
+    """Root of every error the SDK raises."""
+
+
+class TransportError(AccordError):
+    """The gateway could not be reached (connection refused, timeout, TLS)."""
+
+
+class ResponseError(AccordError):
+    """The gateway answered with something the SDK cannot read."""
+
+
+class APIError(AccordError):
+    """The gateway refused the request; ``code`` is its OAuth-style error code."""
+
+    def __init__(
+        self, status: int, code: str, description: str, body: dict[str, Any] | None = None
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.description = description
+        self.body = body or {}
+        super().__init__(f"{status} {code}: {description}")
+
+
+class BadRequestError(APIError):
+    """400: malformed or unacceptable input."""
+
+
+class AuthenticationError(APIError):
+    """401: missing or invalid credentials."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the credential does not allow this."""
+
+
+class NotFoundError(APIError):
+    """404: no such resource (or one the caller may not know exists)."""
+
+
+class ConflictError(APIError):
+    """409: conflicts with existing data, e.g. a name already taken."""
+
+
+class PayloadTooLargeError(APIError):
+    """413: the request body is over the gateway's limit."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests; ``retry_after`` seconds, when the gateway said."""
+
+    retry_after: float | None = None
+
+
+class ServerError(APIError):
+    """5xx: the gateway failed or is not ready; the request may be retried."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: PayloadTooLargeError,
+    429: RateLimitError,
+}
+
+
+def error_from_response(response: httpx.Response) -> APIError:
+    body: dict[str, Any] | None = None
+    try:
+        loaded = response.json()
+        body = loaded if isinstance(loaded, dict) else None
+    except ValueError:
+        body = None
+    body = body or {}
+    code = str(body.get("error") or "http_error")
+    description = str(
+        body.get("error_description") or body.get("detail") or response.reason_phrase or ""
+    )
+    if response.status_code >= 500:
+        cls: type[APIError] = ServerError
+    else:
+        cls = _BY_STATUS.get(response.status_code, APIError)
+    error = cls(response.status_code, code, description, body)
+    if isinstance(error, RateLimitError):
+        try:
+            error.retry_after = float(response.headers.get("retry-after", ""))
+        except ValueError:
+            error.retry_after = None
+    return error

@@ -1,0 +1,18 @@
+"""The member-platform client (sync and async)."""
+
+from __future__ import annotations
+
+from sdk.client import AsyncClient, SyncClient
+from sdk.standard import GatewayOperations
+
+
+class PlatformOperations(GatewayOperations):
+    """Operations of a member platform (login challenges and attributes come next)."""
+
+
+class PlatformClient(SyncClient, PlatformOperations):
+    """A member platform's client of the gateway."""
+
+
+class AsyncPlatformClient(AsyncClient, PlatformOperations):
+    """A member platform's asyncio client of the gateway."""

@@ -1,0 +1,55 @@
+"""The SDK's public surface is pinned: changing it is a deliberate, visible act."""
+
+from __future__ import annotations
+
+import sdk
+
+PUBLIC = [
+    "APIError",
+    "AccordError",
+    "AsyncBrandClient",
+    "AsyncPlatformClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "BrandClient",
+    "CategoryInfo",
+    "ClientAuth",
+    "ClientSecretBasic",
+    "ConflictError",
+    "Health",
+    "LocalText",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "PlatformClient",
+    "PrivateKeyJWT",
+    "PurposeInfo",
+    "RateLimitError",
+    "ResponseError",
+    "ServerError",
+    "StandardDocument",
+    "TransportError",
+    "__version__",
+]
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(sdk.__all__) == sorted(PUBLIC)
+    for name in sdk.__all__:
+        assert hasattr(sdk, name), name
+
+
+def test_error_hierarchy() -> None:
+    for name in (
+        "BadRequestError",
+        "AuthenticationError",
+        "PermissionDeniedError",
+        "NotFoundError",
+        "ConflictError",
+        "PayloadTooLargeError",
+        "RateLimitError",
+        "ServerError",
+    ):
+        assert issubclass(getattr(sdk, name), sdk.APIError)
+    for name in ("APIError", "TransportError", "ResponseError"):
+        assert issubclass(getattr(sdk, name), sdk.AccordError)
