@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.gzip import GZipMiddleware
 
 from gateway import errors, health
 from gateway.limits import BodyLimit
@@ -39,8 +38,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(health.router)
     app.include_router(standard_api.router)
     app.include_router(members_api.router())
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: runs first
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 
 

@@ -7,22 +7,19 @@ request exits with status 1 and says why; nothing is half-written.
 
 import json
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from consent.errors import TaxonomyError
 from consent.taxonomy import attribute_schema, load_standard, to_document
-from gateway import demo, migrate
+from gateway import demo, migrate, serving
 from gateway.app import create_app
 from gateway.db import transaction
 from gateway.errors import GatewayError, entry_for
@@ -121,25 +118,8 @@ def _state(ctx: typer.Context) -> State:
 
 
 def _serve(rt: Runtime, host: str, port: int, banner: Callable[[], None] | None) -> None:
-    config = uvicorn.Config(
-        create_app(rt.settings, runtime=rt),
-        host=host,
-        port=port,
-        log_level=rt.settings.log_level,
-        server_header=False,
-        ws="none",  # the gateway has no WebSocket routes
-    )
-    server = uvicorn.Server(config)
-    if banner is not None:
-
-        def announce() -> None:
-            while not server.started and not server.should_exit:
-                time.sleep(0.05)
-            if server.started:
-                banner()
-
-        threading.Thread(target=announce, daemon=True).start()
-    server.run()
+    app_ = create_app(rt.settings, runtime=rt)
+    serving.run(app_, host, port, log_level=rt.settings.log_level, on_started=banner)
 
 
 @app.command()

@@ -54,7 +54,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "operator_token": strong_secret(),
         **overrides,
     }
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings.model_validate(values)
 
 
 @pytest.fixture

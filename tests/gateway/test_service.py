@@ -76,10 +76,19 @@ def test_schema_revalidates_with_its_etag(client: TestClient) -> None:
 
 
 def test_schema_is_compressed_for_clients_that_accept_gzip(client: TestClient) -> None:
-    response = client.get("/v1/schema", headers={"Accept-Encoding": "gzip"})
-    assert response.headers["content-encoding"] == "gzip"
-    raw = client.get("/v1/schema", headers={"Accept-Encoding": "identity"}).content
-    assert len(gzip.compress(raw)) < len(raw) / 4
+    raw = client.get("/v1/schema", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in raw.headers
+    assert raw.headers["vary"] == "Accept-Encoding"
+    for accept in ("gzip", "br, gzip;q=0.8", "GZIP"):
+        response = client.get("/v1/schema", headers={"Accept-Encoding": accept})
+        assert response.headers["content-encoding"] == "gzip", accept
+        assert response.content == raw.content  # decoded once: not compressed twice
+        assert int(response.headers["content-length"]) < len(raw.content) / 4
+    refused = client.get("/v1/schema", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+    attributes = client.get("/v1/schema/attributes", headers={"Accept-Encoding": "gzip"})
+    assert attributes.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(gzip.compress(attributes.content)) == attributes.content
 
 
 def test_attribute_schema_endpoint(client: TestClient, standard: DataStandard) -> None:

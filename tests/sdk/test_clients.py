@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from consent.taxonomy import DataStandard
+from gateway.serving import in_thread
 from sdk import (
     AsyncBrandClient,
     AsyncPlatformClient,
@@ -27,7 +28,6 @@ from sdk import (
     TransportError,
 )
 from sdk.calls import Call, Request
-from tests.live import serve
 
 ISSUER = "http://gateway.test"
 pytestmark = pytest.mark.anyio
@@ -147,7 +147,7 @@ def test_client_authentication_is_applied_only_where_asked() -> None:
 
 
 def test_sync_client_over_a_real_socket(app: FastAPI, standard: DataStandard) -> None:
-    with serve(app) as base_url, PlatformClient(base_url) as client:
+    with in_thread(app) as base_url, PlatformClient(base_url) as client:
         health = client.health()
         assert_type(health, Health)
         assert health.status == "ok"

@@ -1,0 +1,66 @@
+"""Running the gateway under uvicorn: in the foreground (``accord serve``) or in a
+background thread on an ephemeral port (tests, benchmarks, demos)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+
+def _server(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        server_header=False,
+        ws="none",  # the gateway has no WebSocket routes
+    )
+    return uvicorn.Server(config)
+
+
+def run(
+    app: FastAPI,
+    host: str,
+    port: int,
+    *,
+    log_level: str = "info",
+    on_started: Callable[[], None] | None = None,
+) -> None:
+    """Serve until interrupted; ``on_started`` runs once the socket accepts connections."""
+    server = _server(app, host, port, log_level)
+    if on_started is not None:
+
+        def announce() -> None:
+            while not server.started and not server.should_exit:
+                time.sleep(0.05)
+            if server.started:
+                on_started()
+
+        threading.Thread(target=announce, daemon=True).start()
+    server.run()
+
+
+@contextmanager
+def in_thread(app: FastAPI, *, timeout: float = 10.0) -> Iterator[str]:
+    """Serve on 127.0.0.1 on a free port in a thread; yield the base URL, stop on exit."""
+    server = _server(app, "127.0.0.1", 0, "warning")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
