@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs each module's `main()`; results go to docs/benchmarks.md."""
