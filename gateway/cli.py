@@ -27,7 +27,7 @@ from gateway.members.models import AuthMethod, MemberKind, MemberStatus
 from gateway.members.registration import Contact, MemberSpec, MemberView, Registration
 from gateway.members.registry import Registry
 from gateway.runtime import Runtime
-from gateway.settings import Settings, SettingsError, load_settings
+from gateway.settings import DEV_SECRETS, Settings, SettingsError, load_settings
 
 app = typer.Typer(
     name="accord",
@@ -329,6 +329,12 @@ def schema_export(
 # --- demo ------------------------------------------------------------------------------
 
 
+def _operator_hint(rt: Runtime) -> str:
+    token = rt.settings.operator_token.get_secret_value()
+    # The development default is public (it is in the source); a real token is never printed.
+    return token if token == DEV_SECRETS["operator_token"] else "$ACCORD_OPERATOR_TOKEN"
+
+
 def _require_development(rt: Runtime) -> None:
     if rt.settings.env.value != "development":
         fail("the demo alliance is for ACCORD_ENV=development only")
@@ -364,7 +370,8 @@ def demo_up(ctx: typer.Context) -> None:
             f"  readiness          {base}/readyz",
             f"  data standard      {base}/v1/schema",
             f"  API reference      {base}/docs",
-            f"  admin API          {base}/v1/admin/platforms  (Bearer ACCORD_OPERATOR_TOKEN)",
+            f"  admin API          {base}/v1/admin/platforms",
+            f"                     Authorization: Bearer {_operator_hint(rt)}",
             "Demo members (their apps arrive with the demo alliance):",
             *(f"  {m.kind.value:<9} {m.name:<20} {m.base_url}" for m in demo.DEMO_ALLIANCE),
             "Press Ctrl+C to stop.",

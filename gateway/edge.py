@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from sqlmodel import Session
 
 from gateway.db import transaction
@@ -41,10 +42,10 @@ def _bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def require_operator(request: Request, rt: RuntimeDep) -> None:
+def require_operator(request: Request) -> None:
     """The admin API's credential: ``Authorization: Bearer <ACCORD_OPERATOR_TOKEN>``."""
     presented = _bearer(request)
-    expected = rt.settings.operator_token.get_secret_value()
+    expected = runtime(request).settings.operator_token.get_secret_value()
     # Compare digests, so neither length nor content leaks through timing.
     if presented is None or not hmac.compare_digest(
         hashlib.sha256(presented.encode()).digest(), hashlib.sha256(expected.encode()).digest()
@@ -52,4 +53,15 @@ def require_operator(request: Request, rt: RuntimeDep) -> None:
         raise Unauthorized("a valid operator credential is required")
 
 
-OperatorDep = Depends(require_operator)
+class OperatorRoute(APIRoute):
+    """A route that checks the operator credential before anything else, the body
+    included: an unauthenticated caller learns nothing about what it sent."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            require_operator(request)
+            return await handler(request)
+
+        return guarded

@@ -6,6 +6,9 @@ reads the environment at import time. Unsafe defaults are refused outside develo
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
@@ -16,6 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "ACCORD_"
 MIN_SECRET_LENGTH = 32
+# Variables with the prefix that are not settings: the test harness's own.
+NOT_SETTINGS_PREFIXES = ("ACCORD_TEST_",)
 
 # Development-only values. They are public (they are in this file), so any
 # environment other than development refuses to start with them.
@@ -127,12 +132,37 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment (plus overrides), naming each bad variable."""
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from the environment (plus overrides), naming each bad variable.
+
+    An ``ACCORD_`` variable that is not a setting is refused: a misspelt
+    ``ACCORD_DATABSE_URL`` must not silently leave the SQLite default in place.
+    """
+    environ = os.environ if environ is None else environ
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    unknown = sorted(
+        name
+        for name in environ
+        if name.upper().startswith(ENV_PREFIX)
+        and name.upper() not in known
+        and not name.upper().startswith(NOT_SETTINGS_PREFIXES)
+    )
+    problems = [_unknown(name, known) for name in unknown]
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        raise SettingsError(describe(exc)) from None
+        problems += describe(exc)
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _unknown(name: str, known: set[str]) -> str:
+    # Compare what follows the prefix: the shared prefix would make everything look close.
+    suffixes = sorted(k.removeprefix(ENV_PREFIX) for k in known)
+    close = difflib.get_close_matches(name.upper().removeprefix(ENV_PREFIX), suffixes, 1, 0.7)
+    hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+    return f"{name}: not an Accord setting{hint}"
 
 
 def describe(exc: ValidationError) -> list[str]:

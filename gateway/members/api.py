@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from gateway.edge import OperatorDep, RuntimeDep, SessionDep
+from gateway.edge import OperatorRoute, RuntimeDep, SessionDep
 from gateway.members.models import MemberKind, MemberStatus
 from gateway.members.registration import MemberSpec, MemberView, Registration
 from gateway.members.registry import Registry
@@ -26,7 +26,7 @@ RegistryDep = Annotated[Registry, Depends(_registry)]
 
 
 def router() -> APIRouter:
-    api = APIRouter(prefix="/v1/admin", tags=["admin: members"], dependencies=[OperatorDep])
+    api = APIRouter(prefix="/v1/admin", tags=["admin: members"], route_class=OperatorRoute)
     for kind, collection in COLLECTIONS.items():
         _mount(api, kind, collection)
     return api

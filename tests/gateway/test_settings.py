@@ -137,6 +137,31 @@ def test_the_cli_stops_with_the_variable_named(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        pytest.param(
+            "ACCORD_DATABSE_URL",
+            "ACCORD_DATABSE_URL: not an Accord setting (did you mean ACCORD_DATABASE_URL?)",
+            id="typo",
+        ),
+        pytest.param("ACCORD_COLOUR", "ACCORD_COLOUR: not an Accord setting", id="unknown"),
+    ],
+)
+def test_unknown_accord_variables_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, message: str
+) -> None:
+    _env(monkeypatch, **{"ACCORD_ENV": "development", name: "x"})
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert caught.value.problems == [message]
+
+
+def test_the_test_harness_variables_are_not_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    _env(monkeypatch, ACCORD_ENV="development", ACCORD_TEST_POSTGRES_URL="postgresql://x/y")
+    assert load_settings().env is Environment.development
+
+
 def test_secrets_never_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     _env(monkeypatch, ACCORD_ENV="test", **STRONG)
     settings = load_settings()

@@ -169,9 +169,17 @@ def test_a_failure_mid_registration_leaves_nothing_half_written(
 def test_the_admin_api_needs_the_operator_credential(
     client: TestClient, runtime: Runtime, headers: dict[str, str]
 ) -> None:
-    for method, path in (("POST", "/v1/admin/brands"), ("GET", "/v1/admin/platforms")):
-        response = client.request(method, path, json=brand_spec(), headers=headers)
-        assert response.status_code == 401
+    requests = [
+        ("POST", "/v1/admin/brands", {"json": brand_spec()}),
+        ("GET", "/v1/admin/platforms", {}),
+        ("GET", "/v1/admin/platforms/anyone", {}),
+        ("POST", "/v1/admin/brands/anyone/disable", {}),
+        # Checked before the body is read: a bad body still gets 401, not 400.
+        ("POST", "/v1/admin/brands", {"content": b"{not json"}),
+    ]
+    for method, path, body in requests:
+        response = client.request(method, path, headers=headers, **body)  # type: ignore[arg-type]
+        assert response.status_code == 401, (method, path)
         assert response.json()["error"] == "invalid_token"
         assert response.headers["www-authenticate"].startswith("Bearer")
     assert _counts(runtime) == (0, 0, 0)
