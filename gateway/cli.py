@@ -27,7 +27,7 @@ from gateway.members.models import AuthMethod, MemberKind, MemberStatus
 from gateway.members.registration import Contact, MemberSpec, MemberView, Registration
 from gateway.members.registry import Registry
 from gateway.runtime import Runtime
-from gateway.settings import DEV_SECRETS, Settings, SettingsError, load_settings
+from gateway.settings import DEV_SECRETS, SettingsError, load_settings
 
 app = typer.Typer(
     name="accord",
@@ -49,9 +49,6 @@ class State:
 
     def __init__(self) -> None:
         self._runtime: Runtime | None = None
-
-    def settings(self) -> Settings:
-        return self.runtime().settings
 
     def runtime(self) -> Runtime:
         if self._runtime is None:
@@ -136,13 +133,17 @@ def serve(
 # --- db ------------------------------------------------------------------------------
 
 
+def _revisions(rt: Runtime) -> str:
+    return ", ".join(sorted(migrate.current(rt.engine))) or "base"
+
+
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
     """Migrate the database up to a revision (default: head)."""
     rt = _state(ctx).runtime()
     with refusals():
         migrate.upgrade(rt.engine, revision)
-        typer.echo(f"database at {', '.join(sorted(migrate.current(rt.engine))) or 'base'}")
+        typer.echo(f"database at {_revisions(rt)}")
 
 
 @db_app.command("downgrade")
@@ -151,7 +152,7 @@ def db_downgrade(ctx: typer.Context, revision: str) -> None:
     rt = _state(ctx).runtime()
     with refusals():
         migrate.downgrade(rt.engine, revision)
-        typer.echo(f"database at {', '.join(sorted(migrate.current(rt.engine))) or 'base'}")
+        typer.echo(f"database at {_revisions(rt)}")
 
 
 @db_app.command("current")
@@ -159,8 +160,8 @@ def db_current(ctx: typer.Context) -> None:
     """Show the database's revision and whether it is at head."""
     rt = _state(ctx).runtime()
     with refusals():
-        revisions = ", ".join(sorted(migrate.current(rt.engine))) or "base"
-        typer.echo(f"{revisions} ({'head' if migrate.is_current(rt.engine) else 'behind head'})")
+        state = "head" if migrate.is_current(rt.engine) else "behind head"
+        typer.echo(f"{_revisions(rt)} ({state})")
 
 
 @db_app.command("revision")
