@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 
 class ValueType(StrEnum):
@@ -153,7 +154,26 @@ class DataStandard:
         return [c for c in self.categories.values() if c.is_leaf]
 
     def leaves_under(self, key: str, *, include_deprecated: bool = False) -> frozenset[str]:
-        return leaves_under(self.categories, key, include_deprecated=include_deprecated)
+        if include_deprecated:
+            return leaves_under(self.categories, key, include_deprecated=True)
+        return self._active_leaves.get(key, frozenset())
+
+    @cached_property
+    def _active_leaves(self) -> dict[str, frozenset[str]]:
+        # Built once: decisions expand categories on every call (cached_property writes
+        # the instance __dict__ directly, so the frozen dataclass allows it).
+        index: dict[str, set[str]] = {}
+        for category in self.categories.values():
+            if not category.is_leaf or category.deprecated:
+                continue
+            key = category.key
+            while True:
+                index.setdefault(key, set()).add(category.key)
+                head, dot, _ = key.rpartition(".")
+                if not dot:
+                    break
+                key = head
+        return {key: frozenset(leaves) for key, leaves in index.items()}
 
     def is_sensitive(self, key: str) -> bool:
         category = self.categories.get(key)
