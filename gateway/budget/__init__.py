@@ -1,0 +1,1 @@
+"""The privacy-loss ledger's storage: caps, running totals and every charge."""
