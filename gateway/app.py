@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gateway import errors, health
+from gateway import discovery, errors, health
 from gateway.limits import BodyLimit
 from gateway.members import api as members_api
 from gateway.runtime import Runtime
@@ -19,6 +19,7 @@ VERSION = "0.1.0"
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
     rt = runtime or Runtime.build(settings)
+    rt.keys.active()  # a signing key exists (and is in the JWKS) before the first request
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -36,6 +37,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.state.rendered_standard = standard_api.Rendered(rt.standard)
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(discovery.router)
     app.include_router(standard_api.router)
     app.include_router(members_api.router())
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -39,9 +40,11 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 schema_app = typer.Typer(help="The alliance data standard.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo alliance (development only).", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(schema_app, name="schema")
 app.add_typer(demo_app, name="demo")
+app.add_typer(keys_app, name="keys")
 
 
 class State:
@@ -300,6 +303,36 @@ def _status_command(sub: typer.Typer, kind: MemberKind, action: str, status: Mem
 
 app.add_typer(_member_app(MemberKind.platform), name="platform")
 app.add_typer(_member_app(MemberKind.brand), name="brand")
+
+
+# --- keys ------------------------------------------------------------------------------
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context) -> None:
+    """List JWS keys: id, algorithm, when each signs from and is retired."""
+    rt = _state(ctx).runtime()
+    rt.keys.active()  # the first call creates the default key
+    for key in rt.keys.signing_keys():
+        retire = key.retire_at.isoformat() if key.retire_at else "-"
+        typer.echo(
+            f"{key.kid:<20} {key.alg:<6} signs from {key.active_from.isoformat()}  retires {retire}"
+        )
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    ctx: typer.Context,
+    alg: Annotated[str, typer.Option(help="ES256 or RS256")] = "ES256",
+    overlap_hours: Annotated[float, typer.Option(min=0, help="publish-before-use window")] = 24,
+) -> None:
+    """Publish a new key now; it signs after the overlap, and old keys retire after that."""
+    rt = _state(ctx).runtime()
+    try:
+        key = rt.keys.rotate(alg, overlap=timedelta(hours=overlap_hours))
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(f"new key {key.kid} ({key.alg}) signs from {key.active_from.isoformat()}")
 
 
 # --- schema ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from consent.taxonomy import DataStandard, load_standard
 from gateway.db import SessionFactory, make_engine, session_factory
+from gateway.keys import KeyRing
 from gateway.secret_hash import SecretHasher
 from gateway.settings import Settings
 
@@ -23,6 +24,7 @@ class Runtime:
     sessions: SessionFactory
     standard: DataStandard
     hasher: SecretHasher
+    keys: KeyRing
 
     @classmethod
     def build(
@@ -39,6 +41,7 @@ class Runtime:
             sessions=session_factory(engine),
             standard=standard or load_standard(),
             hasher=SecretHasher(settings.hash_key.get_secret_value().encode()),
+            keys=KeyRing(settings.key_dir),
         )
 
     def close(self) -> None:
