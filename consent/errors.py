@@ -82,6 +82,18 @@ class BudgetExceeded(ConsentError):
     """A privacy-loss charge would exceed the cap; nothing was charged."""
 
 
+class LogError(ConsentError, ValueError):
+    """An index, a size or a leaf the consent log cannot accept."""
+
+
+class LogCorrupted(ConsentError):
+    """The log's store lacks a node that its size says it holds."""
+
+
+class CheckpointError(ConsentError, ValueError):
+    """A checkpoint or signed note is malformed or its signature does not verify."""
+
+
 CATALOG: dict[type[ConsentError], CatalogEntry] = {
     ConsentError: CatalogEntry(500, "server_error", "The consent service failed."),
     TaxonomyError: CatalogEntry(500, "server_error", "The data standard is not available."),
@@ -110,6 +122,9 @@ CATALOG: dict[type[ConsentError], CatalogEntry] = {
     BudgetExceeded: CatalogEntry(
         403, "budget_exhausted", "The privacy-loss budget does not allow this release."
     ),
+    LogError: CatalogEntry(400, "invalid_request", "The log cannot answer for that index or size."),
+    LogCorrupted: CatalogEntry(500, "server_error", "The consent log failed an integrity check."),
+    CheckpointError: CatalogEntry(400, "invalid_request", "The checkpoint does not verify."),
 }
 
 

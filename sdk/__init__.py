@@ -20,6 +20,14 @@ from sdk.errors import (
     ServerError,
     TransportError,
 )
+from sdk.merkle import (
+    Checkpoint,
+    CheckpointError,
+    open_checkpoint,
+    verify_consistency,
+    verify_inclusion,
+    verify_inclusion_of_hash,
+)
 from sdk.platform import AsyncPlatformClient, PlatformClient
 from sdk.standard import CategoryInfo, Health, LocalText, PurposeInfo, StandardDocument
 
@@ -34,6 +42,8 @@ __all__ = [
     "BadRequestError",
     "BrandClient",
     "CategoryInfo",
+    "Checkpoint",
+    "CheckpointError",
     "ClientAuth",
     "ClientSecretBasic",
     "ConflictError",
@@ -51,4 +61,8 @@ __all__ = [
     "StandardDocument",
     "TransportError",
     "__version__",
+    "open_checkpoint",
+    "verify_consistency",
+    "verify_inclusion",
+    "verify_inclusion_of_hash",
 ]

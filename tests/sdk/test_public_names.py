@@ -13,6 +13,8 @@ PUBLIC = [
     "BadRequestError",
     "BrandClient",
     "CategoryInfo",
+    "Checkpoint",
+    "CheckpointError",
     "ClientAuth",
     "ClientSecretBasic",
     "ConflictError",
@@ -30,6 +32,10 @@ PUBLIC = [
     "StandardDocument",
     "TransportError",
     "__version__",
+    "open_checkpoint",
+    "verify_consistency",
+    "verify_inclusion",
+    "verify_inclusion_of_hash",
 ]
 
 
