@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.orm import registry, sessionmaker
@@ -33,6 +34,14 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 class Table(SQLModel, registry=registry(metadata=metadata)):
     """Base of every Accord table: all of them share :data:`metadata`."""
+
+
+def core(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a model, for set-based statements (bulk, RETURNING, row values)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
 
 
 SessionFactory = sessionmaker[Session]

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from consent.budget import Cap, Charge, Period, exceeded
 from gateway.budget.models import BudgetCap, BudgetCharge, BudgetTotal
-from gateway.db import utcnow
+from gateway.db import core, utcnow
 
 
 class SqlBudgetStore:
@@ -47,7 +47,7 @@ class SqlBudgetStore:
 
     def charge(self, charge: Charge, period: str, cap: Cap) -> tuple[float, float]:
         self._ensure_total(charge.population, period)
-        total = BudgetTotal.__table__.c  # type: ignore[attr-defined]
+        total = core(BudgetTotal).c
         statement = (
             update(BudgetTotal)
             .where(

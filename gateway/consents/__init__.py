@@ -1,0 +1,1 @@
+"""Consent storage and delivery: records, events, the consent log, checkpoints."""
