@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from bench import schema
+from bench.consent import decisions, proofs
 
 
 def main() -> None:
-    for module in (schema,):
+    for module in (schema, decisions, proofs):
         module.main()
 
 

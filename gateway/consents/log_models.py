@@ -45,7 +45,9 @@ class LogLeaf(Table, table=True):
     idx: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True))
     commitment: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     queued_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+        # A Core-level default too: the sequencer and bulk loads insert without the ORM.
+        default_factory=utcnow,
+        sa_column=Column(UTCDateTime(), nullable=False, default=utcnow),
     )
 
 

@@ -1,0 +1,1 @@
+"""Consent benchmarks: decisions, proofs (and, with the write path, consent writes)."""
