@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -60,25 +60,35 @@ class _Base:
             raise ResponseError(f"unreadable response to {call.request.path}: {exc}") from exc
 
 
+class Options(TypedDict, total=False):
+    """Options both clients take besides the issuer and their transport."""
+
+    auth: ClientAuth | None
+    timeout: float
+    headers: dict[str, str] | None
+
+
+def _unreachable(call: Call[Any], exc: httpx.TransportError) -> TransportError:
+    return TransportError(f"{call.request.method} {call.request.path}: {exc}")
+
+
 class SyncClient(_Base):
     def __init__(
         self,
         issuer: str,
         *,
-        auth: ClientAuth | None = None,
-        timeout: float = 10.0,
-        headers: dict[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
+        **options: Unpack[Options],
     ) -> None:
-        super().__init__(issuer, auth=auth, timeout=timeout, headers=headers)
-        self._http = httpx.Client(transport=transport, timeout=timeout)
+        super().__init__(issuer, **options)
+        self._http = httpx.Client(transport=transport, timeout=self.timeout)
 
     def _execute(self, call: Call[T]) -> T:
         try:
             response = self._http.send(self._http_request(self._http, call.request))
             response.read()
         except httpx.TransportError as exc:
-            raise TransportError(f"{call.request.method} {call.request.path}: {exc}") from exc
+            raise _unreachable(call, exc) from exc
         return self._finish(call, response)
 
     def close(self) -> None:
@@ -96,20 +106,18 @@ class AsyncClient(_Base):
         self,
         issuer: str,
         *,
-        auth: ClientAuth | None = None,
-        timeout: float = 10.0,
-        headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        **options: Unpack[Options],
     ) -> None:
-        super().__init__(issuer, auth=auth, timeout=timeout, headers=headers)
-        self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
+        super().__init__(issuer, **options)
+        self._http = httpx.AsyncClient(transport=transport, timeout=self.timeout)
 
     async def _execute(self, call: Call[T]) -> T:
         try:
             response = await self._http.send(self._http_request(self._http, call.request))
             await response.aread()
         except httpx.TransportError as exc:
-            raise TransportError(f"{call.request.method} {call.request.path}: {exc}") from exc
+            raise _unreachable(call, exc) from exc
         return self._finish(call, response)
 
     async def aclose(self) -> None:
