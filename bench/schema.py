@@ -2,20 +2,18 @@
 
 Method: the standard is loaded 30 times in-process; then a gateway is started on
 127.0.0.1 (SQLite in a temporary folder) and 300 sequential requests are timed for
-each case with httpx over one keep-alive connection. Medians and p95 in ms.
+each case with httpx over one keep-alive connection. Medians and p99 in ms.
 """
 
 from __future__ import annotations
 
 import secrets
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from bench.measure import HEADER, row, sample_us
 from consent.taxonomy import load_standard
 from gateway import migrate
 from gateway.app import create_app
@@ -24,22 +22,10 @@ from gateway.serving import in_thread
 from gateway.settings import Environment, Settings
 
 
-def _timed(action: Callable[[], object], runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
-def _row(name: str, samples: list[float]) -> str:
-    p95 = statistics.quantiles(samples, n=20)[-1]
-    return f"| {name} | {len(samples)} | {statistics.median(samples):.2f} | {p95:.2f} |"
-
-
 def main() -> None:
-    rows = [_row("load_standard() (YAML → validated standard)", _timed(load_standard, 30))]
+    rows = [
+        row("load_standard() (YAML → validated standard)", sample_us(load_standard, 30, 3), "ms")
+    ]
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings.model_validate(
             {
@@ -68,8 +54,12 @@ def main() -> None:
                 def fetch(url: str = url, headers: dict[str, str] | None = headers) -> object:
                     return http.get(url, headers=headers)
 
-                rows.append(_row(name, _timed(fetch, 300)))
+                rows.append(row(name, sample_us(fetch, 300), "ms"))
         runtime.close()
-    print("| case | runs | median ms | p95 ms |")
-    print("| --- | --- | --- | --- |")
+    print("\n### The data standard\n")
+    print(HEADER)
     print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

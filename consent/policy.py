@@ -51,6 +51,8 @@ MESSAGES: dict[Reason, str] = {
     Reason.guardian_required: "a minor under 14 needs a guardian's consent (PIPL Art. 31)",
 }
 
+_ORDER = {reason: rank for rank, reason in enumerate(Reason)}  # most important first
+
 _BY_STATE = {
     None: Reason.no_consent,
     ConsentState.withdrawn: Reason.withdrawn,
@@ -140,7 +142,7 @@ def decide(question: Question, histories: Iterable[History], facts: Facts) -> De
         for leaf in leaves
         if leaf not in granted
     }
-    reasons = tuple(sorted(set(denied.values()), key=list(Reason).index))
+    reasons = tuple(sorted(set(denied.values()), key=_ORDER.__getitem__))
     return Decision(not denied, granted, denied, reasons)
 
 

@@ -7,16 +7,13 @@ example apps. Development only.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
 from sqlmodel import Session, select
 
+from gateway.keys import new_private_jwk, public_part, write_private
 from gateway.members import rules
 from gateway.members.models import Member, MemberKind
 from gateway.members.registration import Contact, MemberSpec
@@ -94,18 +91,8 @@ def demo_dir(rt: Runtime) -> Path:
 
 
 def _new_key(slug: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    private = ec.generate_private_key(ec.SECP256R1())
-    private_jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(private))
-    private_jwk.update(kid=f"{slug}-1", alg="ES256", use="sig")
-    public_jwk = {k: v for k, v in private_jwk.items() if k != "d"}
-    return private_jwk, public_jwk
-
-
-def _write_private(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as stream:
-        json.dump(payload, stream, indent=2)
+    private_jwk = {**new_private_jwk("ES256"), "kid": f"{slug}-1", "alg": "ES256", "use": "sig"}
+    return private_jwk, public_part(private_jwk)
 
 
 def seed(session: Session, rt: Runtime) -> list[str]:
@@ -149,6 +136,6 @@ def seed(session: Session, rt: Runtime) -> list[str]:
             credentials["client_secret"] = registration.client_secret
         if private_jwk:
             credentials["private_jwk"] = private_jwk
-        _write_private(out / f"{demo.slug}.json", credentials)
+        write_private(out / f"{demo.slug}.json", credentials)
         done.append(f"registered {demo.kind.value} {demo.name!r} ({registration.client_id})")
     return done

@@ -41,15 +41,18 @@ class SigningKey:
 
     @property
     def public_jwk(self) -> dict[str, Any]:
-        private = {"d", "p", "q", "dp", "dq", "qi"}
-        public = {k: v for k, v in self.private_jwk.items() if k not in private}
-        return {**public, "kid": self.kid, "alg": self.alg, "use": "sig"}
+        return {**public_part(self.private_jwk), "kid": self.kid, "alg": self.alg, "use": "sig"}
 
     def signer(self) -> Any:
         return jwt.PyJWK(self.private_jwk, algorithm=self.alg).key
 
 
-def _new_jwk(alg: str) -> dict[str, Any]:
+def public_part(jwk: dict[str, Any]) -> dict[str, Any]:
+    """A private JWK without its private members (RFC 7518 §6.2.2, §6.3.2)."""
+    return {k: v for k, v in jwk.items() if k not in {"d", "p", "q", "dp", "dq", "qi", "oth"}}
+
+
+def new_private_jwk(alg: str) -> dict[str, Any]:
     if alg == "ES256":
         return dict(json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()))))
     if alg == "RS256":
@@ -58,7 +61,8 @@ def _new_jwk(alg: str) -> dict[str, Any]:
     raise ValueError(f"unsupported algorithm {alg!r}: use one of {', '.join(ALGORITHMS)}")
 
 
-def _write_private(path: Path, payload: dict[str, Any]) -> None:
+def write_private(path: Path, payload: dict[str, Any]) -> None:
+    """Write a secret file readable by its owner only, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_suffix(".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -116,7 +120,7 @@ class KeyRing:
         key = SigningKey(
             kid=f"{now:%Y%m%d}-{secrets.token_hex(4)}",
             alg=alg,
-            private_jwk=_new_jwk(alg),
+            private_jwk=new_private_jwk(alg),
             created_at=now,
             active_from=active_from or now,
             retire_at=None,
@@ -125,7 +129,7 @@ class KeyRing:
         return key
 
     def _save(self, key: SigningKey) -> None:
-        _write_private(
+        write_private(
             self.directory / "jws" / f"{key.kid}.json",
             {
                 "kid": key.kid,
@@ -196,5 +200,5 @@ class KeyRing:
                 raise ValueError(f"{path} does not hold an Ed25519 private key")
             return key
         key = Ed25519PrivateKey.generate()
-        _write_private(path, {"jwk": json.loads(OKPAlgorithm.to_jwk(key)), "alg": "EdDSA"})
+        write_private(path, {"jwk": json.loads(OKPAlgorithm.to_jwk(key)), "alg": "EdDSA"})
         return key
