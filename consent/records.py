@@ -132,6 +132,13 @@ class ConsentRecord:
     standard_version: str = ""
     schema_version: str = SCHEMA_VERSION
 
+    @property
+    def to(self) -> Recipient:
+        """The recipient of a stored record (validation refuses records without one)."""
+        if self.recipient is None:
+            raise MissingRecipient("a consent must name its recipient (PIPL Art. 23)")
+        return self.recipient
+
 
 @dataclass(frozen=True)
 class ConsentEvent:
@@ -184,6 +191,16 @@ class History:
         return History(self.record, (*self.events, event))
 
 
+def replay(events: Iterable[ConsentEvent]) -> ConsentState:
+    """The state the events lead to, ignoring time (the last event's effect)."""
+    state: ConsentState | None = None
+    for event in events:
+        state = TRANSITIONS[state][event.type]
+    if state is None:
+        raise InvalidTransition("a record has at least its 'given' event")
+    return state
+
+
 def check_next(history: History, event: ConsentEvent) -> None:
     """Refuse an event out of sequence, out of order, by the wrong actor or state."""
     if event.record_id != history.record.record_id:
@@ -198,7 +215,10 @@ def check_next(history: History, event: ConsentEvent) -> None:
     for past in history.events:
         state = TRANSITIONS[state][past.type]
     lapsed = state is ConsentState.given and event.at >= history.valid_until_at(event.at)
-    if lapsed and event.type is not EventType.renewed:  # a lapsed consent can be renewed
+    if event.type is EventType.expired and state is ConsentState.given and not lapsed:
+        raise InvalidTransition("a consent expires at the end of its validity, not before")
+    # A lapsed consent can be renewed, or its expiry recorded; anything else sees it expired.
+    if lapsed and event.type not in {EventType.renewed, EventType.expired}:
         state = ConsentState.expired
     if event.type not in TRANSITIONS[state]:
         now = state.value if state else "new"

@@ -8,8 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import discovery, errors, health
+from gateway.consents import api as consents_api
+from gateway.consents import log_api
+from gateway.consents import upkeep as consents_upkeep
+from gateway.events import api as events_api
+from gateway.events import background as events_background
 from gateway.limits import BodyLimit
 from gateway.members import api as members_api
+from gateway.rights import api as rights_api
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from gateway.standard import api as standard_api
@@ -23,7 +29,13 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        dispatch = events_background.start(rt)  # pushes SETs until shutdown
+        upkeep = consents_upkeep.start(rt)  # sequences the consent log, expires consents
         yield
+        if upkeep is not None:
+            await upkeep.stop()
+        if dispatch is not None:
+            await dispatch.stop()
         if runtime is None:  # we built it, we close it
             rt.close()
 
@@ -40,6 +52,14 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(discovery.router)
     app.include_router(standard_api.router)
     app.include_router(members_api.router())
+    app.include_router(events_api.well_known)
+    app.include_router(events_api.router())
+    app.include_router(consents_api.member_router())
+    app.include_router(consents_api.operator_router())
+    app.include_router(consents_api.public_router())
+    app.include_router(log_api.router)
+    app.include_router(rights_api.member_router())
+    app.include_router(rights_api.operator_router())
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 

@@ -23,7 +23,9 @@ from consent.taxonomy import attribute_schema, load_standard, to_document
 from gateway import demo, migrate, serving
 from gateway.app import create_app
 from gateway.db import transaction
-from gateway.errors import GatewayError, entry_for
+from gateway.errors import GatewayError, NotFound, entry_for
+from gateway.events import outbox
+from gateway.events.delivery import Dispatcher
 from gateway.members.models import AuthMethod, MemberKind, MemberStatus
 from gateway.members.registration import Contact, MemberSpec, MemberView, Registration
 from gateway.members.registry import Registry
@@ -333,6 +335,58 @@ def keys_rotate(
     except ValueError as exc:
         fail(str(exc))
     typer.echo(f"new key {key.kid} ({key.alg}) signs from {key.active_from.isoformat()}")
+
+
+# --- events ----------------------------------------------------------------------------
+
+events_app = typer.Typer(help="Shared Signals: the SETs queued for members.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("deliver")
+def events_deliver(ctx: typer.Context) -> None:
+    """Push the SETs due now, once (`accord serve` does it every ACCORD_EVENTS_INTERVAL)."""
+    rt = _state(ctx).runtime()
+    with refusals():
+        if not migrate.is_current(rt.engine):
+            fail("the database is not migrated: run `accord db upgrade`")
+        dispatcher = Dispatcher(rt)
+        try:
+            sent = dispatcher.run_once()
+        finally:
+            dispatcher.close()
+    typer.echo(f"{sent} SET(s) pushed or retried")
+
+
+@events_app.command("status")
+def events_status(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="member id, client id or name")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Delivery status of one member's SETs: counts by state, oldest pending, dead letters."""
+    with registry(_state(ctx)) as members:
+        view = _any_member(members, ref)
+        summary = outbox.summary(members.session, view.id)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
+    typer.echo(f"{view.kind.value} {view.name!r}")
+    typer.echo("  " + ", ".join(f"{state}: {n}" for state, n in summary["counts"].items()))
+    oldest = summary["oldest_pending"]
+    if oldest:
+        typer.echo(f"  oldest pending: {oldest['jti']} since {oldest['created_at']:%Y-%m-%d %H:%M}")
+        if oldest["last_error"]:
+            typer.echo(f"    last error: {oldest['last_error']}")
+    for dead in summary["dead"]:
+        typer.echo(f"  dead: {dead['jti']} ({dead['attempts']} attempts) {dead['last_error']}")
+
+
+def _any_member(members: Registry, ref: str) -> MemberView:
+    try:
+        return members.get(MemberKind.platform, ref)
+    except NotFound:
+        return members.get(MemberKind.brand, ref)
 
 
 # --- schema ----------------------------------------------------------------------------

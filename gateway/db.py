@@ -15,6 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.orm import registry, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -125,3 +127,20 @@ def ping(engine: Engine) -> None:
     """Raise if the database does not answer."""
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
+
+
+def insert_new(session: Session, table: sa.Table, values: dict[str, Any]) -> bool:
+    """INSERT unless the row's key exists (ON CONFLICT DO NOTHING); whether it inserted.
+
+    Races on unique keys end here instead of in a SAVEPOINT: pysqlite would open its own
+    transaction for a SAVEPOINT issued first and commit it on RELEASE.
+    """
+    bind = session.get_bind()
+    statement: Any
+    if bind.dialect.name == "postgresql":
+        statement = pg_insert(table).values(**values).on_conflict_do_nothing()
+    else:
+        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
+    key = next(iter(table.primary_key.columns))
+    return session.execute(statement.returning(key)).first() is not None

@@ -162,7 +162,9 @@ def install(app: FastAPI) -> None:
         consent = catalog_entry(exc)
         if consent.status >= 500:
             log.error("consent error", exc_info=exc)
-        return problem(Entry(consent.status, consent.code, consent.message))
+        # The raiser's message names the rule and the keys at fault, never personal data.
+        detail = str(exc) if consent.status < 500 else None
+        return problem(Entry(consent.status, consent.code, consent.message), detail)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

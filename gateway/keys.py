@@ -64,8 +64,9 @@ def new_private_jwk(alg: str) -> dict[str, Any]:
 def write_private(path: Path, payload: dict[str, Any]) -> None:
     """Write a secret file readable by its owner only, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A temporary name of our own: two processes creating the same key do not collide.
+    temporary = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as stream:
         json.dump(payload, stream, indent=2)
     os.replace(temporary, path)  # never a half-written key
@@ -79,6 +80,7 @@ class KeyRing:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._cache: tuple[int, list[SigningKey]] | None = None
+        self._log_key: Ed25519PrivateKey | None = None
 
     # --- JWS keys --------------------------------------------------------------------
 
@@ -192,13 +194,27 @@ class KeyRing:
     # --- the log's checkpoint key ------------------------------------------------------
 
     def log_key(self) -> Ed25519PrivateKey:
-        path = self.directory / "log" / "ed25519.json"
-        if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            key = OKPAlgorithm.from_jwk(json.dumps(data["jwk"]))
-            if not isinstance(key, Ed25519PrivateKey):
-                raise ValueError(f"{path} does not hold an Ed25519 private key")
-            return key
-        key = Ed25519PrivateKey.generate()
-        write_private(path, {"jwk": json.loads(OKPAlgorithm.to_jwk(key)), "alg": "EdDSA"})
+        cached = self._log_key
+        if cached is not None:
+            return cached
+        key = self._load_log_key()
+        self._log_key = key
         return key
+
+    def _load_log_key(self) -> Ed25519PrivateKey:
+        path = self.directory / "log" / "ed25519.json"
+        if not path.exists():
+            key = Ed25519PrivateKey.generate()
+            staged = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.new")
+            write_private(staged, {"jwk": json.loads(OKPAlgorithm.to_jwk(key)), "alg": "EdDSA"})
+            try:
+                os.link(staged, path)  # fails if another process made the key first
+            except FileExistsError:
+                pass
+            finally:
+                staged.unlink()
+        data = json.loads(path.read_text(encoding="utf-8"))  # whoever won, one key
+        loaded = OKPAlgorithm.from_jwk(json.dumps(data["jwk"]))
+        if not isinstance(loaded, Ed25519PrivateKey):
+            raise ValueError(f"{path} does not hold an Ed25519 private key")
+        return loaded

@@ -88,6 +88,18 @@ class Settings(BaseSettings):
         default=SecretStr(DEV_SECRETS["operator_token"]),
         description="bearer credential of the operator admin API",
     )
+    events_interval: float = Field(
+        default=1.0, ge=0, le=3600, description="seconds between SET push runs; 0 turns it off"
+    )
+    events_max_attempts: int = Field(
+        default=12, ge=1, le=100, description="push attempts per SET before it is dead-lettered"
+    )
+    log_interval: float = Field(
+        default=0.2,
+        ge=0,
+        le=60,
+        description="seconds between consent-log sequencer runs; 0 turns it off",
+    )
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
 
     @field_validator("database_url")

@@ -2,7 +2,20 @@
 
 from gateway.budget import models as budget
 from gateway.consents import log_models as consent_log
+from gateway.consents import models as consents
 from gateway.db import metadata
+from gateway.events import models as events
+from gateway.identity import models as identity
 from gateway.members import models as members
+from gateway.rights import models as rights
 
-__all__ = ["budget", "consent_log", "members", "metadata"]
+__all__ = [
+    "budget",
+    "consent_log",
+    "consents",
+    "events",
+    "identity",
+    "members",
+    "metadata",
+    "rights",
+]

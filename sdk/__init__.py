@@ -6,6 +6,15 @@ Depends on httpx, pyjwt and pydantic only; imports nothing else of Accord.
 from sdk.auth import ClientAuth, ClientSecretBasic, PrivateKeyJWT
 from sdk.brand import AsyncBrandClient, BrandClient
 from sdk.client import VERSION
+from sdk.consents import (
+    Consent,
+    ConsentEventInfo,
+    Decision,
+    EligibleAccount,
+    EligiblePage,
+    LogInfo,
+    Notice,
+)
 from sdk.errors import (
     AccordError,
     APIError,
@@ -20,6 +29,7 @@ from sdk.errors import (
     ServerError,
     TransportError,
 )
+from sdk.events import SecurityEvent, SetError, verify_set
 from sdk.merkle import (
     Checkpoint,
     CheckpointError,
@@ -29,7 +39,18 @@ from sdk.merkle import (
     verify_inclusion_of_hash,
 )
 from sdk.platform import AsyncPlatformClient, PlatformClient
+from sdk.receipts import ReceiptError, VerifiedReceipt, verify_receipt
+from sdk.receiver import set_receiver
+from sdk.rights import RightsRequestInfo
 from sdk.standard import CategoryInfo, Health, LocalText, PurposeInfo, StandardDocument
+from sdk.streams import (
+    DeliverySummary,
+    PolledEvents,
+    StreamConfig,
+    StreamDelivery,
+    StreamStatus,
+    TransmitterConfig,
+)
 
 __version__ = VERSION
 
@@ -47,22 +68,43 @@ __all__ = [
     "ClientAuth",
     "ClientSecretBasic",
     "ConflictError",
+    "Consent",
+    "ConsentEventInfo",
+    "Decision",
+    "DeliverySummary",
+    "EligibleAccount",
+    "EligiblePage",
     "Health",
     "LocalText",
+    "LogInfo",
     "NotFoundError",
+    "Notice",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "PlatformClient",
+    "PolledEvents",
     "PrivateKeyJWT",
     "PurposeInfo",
     "RateLimitError",
+    "ReceiptError",
     "ResponseError",
+    "RightsRequestInfo",
+    "SecurityEvent",
     "ServerError",
+    "SetError",
     "StandardDocument",
+    "StreamConfig",
+    "StreamDelivery",
+    "StreamStatus",
+    "TransmitterConfig",
     "TransportError",
+    "VerifiedReceipt",
     "__version__",
     "open_checkpoint",
+    "set_receiver",
     "verify_consistency",
     "verify_inclusion",
     "verify_inclusion_of_hash",
+    "verify_receipt",
+    "verify_set",
 ]

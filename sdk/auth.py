@@ -29,7 +29,13 @@ ALGORITHMS = {"EC": "ES256", "RSA": "RS256", "OKP": "EdDSA"}
 class ClientAuth(Protocol):
     client_id: str
 
-    def apply(self, request: Request, *, audience: str) -> Request: ...
+    def apply(self, request: Request, *, audience: str) -> Request:
+        """Authenticate a token-endpoint request (form body)."""
+        ...
+
+    def authorize(self, request: Request, *, audience: str) -> Request:
+        """Authenticate a member-API request (the Authorization header)."""
+        ...
 
 
 class ClientSecretBasic:
@@ -45,6 +51,9 @@ class ClientSecretBasic:
         raw = f"{_form_encode(self.client_id)}:{_form_encode(self._secret)}".encode()
         header = "Basic " + base64.b64encode(raw).decode("ascii")
         return replace(request, headers={**request.headers, "Authorization": header})
+
+    def authorize(self, request: Request, *, audience: str) -> Request:
+        return self.apply(request, audience=audience)  # the same header serves both
 
 
 class PrivateKeyJWT:
@@ -89,6 +98,12 @@ class PrivateKeyJWT:
             "client_assertion": self.assertion(audience),
         }
         return replace(request, form=form)
+
+    def authorize(self, request: Request, *, audience: str) -> Request:
+        # RFC 7523 §2.2's assertion, presented as a bearer credential: a fresh jti each
+        # call, so the gateway's replay cache refuses a captured header.
+        header = "Bearer " + self.assertion(audience)
+        return replace(request, headers={**request.headers, "Authorization": header})
 
 
 def _form_encode(value: str) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from sdk.client import AsyncClient, SyncClient
+from sdk.consents import ConsentReading
 from sdk.standard import GatewayOperations
+from sdk.streams import StreamOperations
 
 
-class BrandOperations(GatewayOperations):
+class BrandOperations(GatewayOperations, ConsentReading, StreamOperations):
     """Operations of a brand (views and the sandbox come next)."""
 
 

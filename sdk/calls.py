@@ -29,6 +29,7 @@ class Request:
     form: Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     client_auth: bool = False  # apply the member's client authentication (token requests)
+    member_auth: bool = False  # send the member's credential in Authorization (member APIs)
 
 
 @dataclass(frozen=True)

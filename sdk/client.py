@@ -39,6 +39,10 @@ class _Base:
             if self.auth is None:
                 raise ValueError("this call needs client authentication: pass auth=")
             req = self.auth.apply(req, audience=self.issuer)
+        if req.member_auth:
+            if self.auth is None:
+                raise ValueError("this call needs the member's credential: pass auth=")
+            req = self.auth.authorize(req, audience=self.issuer)
         return client.build_request(
             req.method,
             self.issuer + req.path,

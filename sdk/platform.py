@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from sdk.client import AsyncClient, SyncClient
+from sdk.consents import ConsentReading, ConsentRecording
+from sdk.rights import RightsOperations
 from sdk.standard import GatewayOperations
+from sdk.streams import StreamOperations
 
 
-class PlatformOperations(GatewayOperations):
+class PlatformOperations(
+    GatewayOperations, ConsentReading, ConsentRecording, RightsOperations, StreamOperations
+):
     """Operations of a member platform (login challenges and attributes come next)."""
 
 

@@ -81,3 +81,13 @@ class MemberPurpose(Table, table=True):
         sa_column=Column(String(36), ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
     )
     purpose: str = Field(primary_key=True, max_length=120, index=True)
+
+
+class AssertionJti(Table, table=True):
+    """``jti`` values of client assertions already used, kept until they expire."""
+
+    __tablename__ = "assertion_jti"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    jti: str = Field(primary_key=True, max_length=255)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

@@ -1,0 +1,225 @@
+"""The consent journal's store in SQL (:class:`consent.journal.JournalStore`).
+
+An append writes, in the caller's transaction: the record (with its first event),
+the event with its salt, the event's commitment queued for the log, the record's
+projections, and the SET for its recipient. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlmodel import Session
+
+from consent.canonical import commit, new_salt
+from consent.errors import InvalidTransition
+from consent.records import (
+    Actor,
+    ConsentEvent,
+    ConsentRecord,
+    EventType,
+    History,
+    NoticeRef,
+    Recipient,
+    replay,
+)
+from consent.taxonomy import LawfulBasis, RecipientKind
+from gateway.consents import log_store
+from gateway.consents.models import ConsentEventRow, ConsentRecordRow
+from gateway.db import core, insert_new
+
+RECORD, EVENT = core(ConsentRecordRow), core(ConsentEventRow)
+
+# principal(person_id, recipient_id) -> the recipient's pairwise subject for the person
+Principal = Callable[[str, str], str]
+# announce(history, event, principal): queue the SET for the recipient
+Announce = Callable[[History, ConsentEvent, str], None]
+
+
+class SqlJournalStore:
+    def __init__(self, session: Session, principal: Principal, announce: Announce) -> None:
+        self.session = session
+        self.principal = principal
+        self.announce = announce
+
+    def load(self, record_id: str) -> History | None:
+        row = self.session.execute(
+            select(RECORD).where(RECORD.c.record_id == record_id).with_for_update()
+        ).first()
+        if row is None:
+            return None
+        return _histories(self.session, [row])[0]
+
+    def append(self, history: History, event: ConsentEvent) -> None:
+        record = history.record
+        if record.recipient is None:  # validate() refuses this before we get here
+            raise InvalidTransition("a record without a recipient cannot be stored")
+        principal = self.principal(record.person_id, record.recipient.id)
+        state = replay((*history.events, event))
+        ends_at = event.valid_until or history.valid_until_at(event.at)
+        if not history.events:
+            self.session.execute(insert(RECORD).values(**_record_values(record)))
+        else:
+            self.session.execute(
+                update(RECORD)
+                .where(RECORD.c.record_id == record.record_id)
+                .values(state=state.value, ends_at=ends_at)
+            )
+        salt = new_salt()
+        leaf = log_store.enqueue(self.session, commit(record, event, principal, salt))
+        values = {**_event_values(event), "principal": principal, "salt": salt, "leaf_id": leaf.id}
+        if not insert_new(self.session, EVENT, values):  # a concurrent append took this seq
+            raise InvalidTransition("the consent changed meanwhile; read it again")
+        self.announce(history, event, principal)
+
+
+def _record_values(record: ConsentRecord) -> dict[str, object]:
+    recipient = record.to
+    return {
+        "record_id": record.record_id,
+        "receipt_id": record.receipt_id,
+        "person_id": record.person_id,
+        "recipient_id": recipient.id,
+        "recipient_kind": recipient.kind.value,
+        "recipient_name": recipient.name,
+        "recipient_contact": recipient.contact,
+        "purpose": record.purpose,
+        "categories": sorted(record.categories),
+        "lawful_basis": record.lawful_basis.value,
+        "consent_type": record.consent_type,
+        "separate": record.separate,
+        "sensitive": record.sensitive,
+        "guardian_ref": record.guardian_ref,
+        "notice_id": record.notice.id,
+        "notice_version": record.notice.version,
+        "notice_hash": record.notice.text_hash,
+        "language": record.language,
+        "jurisdiction": record.jurisdiction,
+        "storage_location": record.storage_location,
+        "retention_days": record.retention_days,
+        "withdrawal_method": record.withdrawal_method,
+        "standard_version": record.standard_version,
+        "schema_version": record.schema_version,
+        "valid_from": record.valid_from,
+        "valid_until": record.valid_until,
+        "state": "given",
+        "ends_at": record.valid_until,
+    }
+
+
+def _event_values(event: ConsentEvent) -> dict[str, object]:
+    return {
+        "event_id": event.event_id,
+        "record_id": event.record_id,
+        "seq": event.seq,
+        "type": event.type.value,
+        "at": event.at,
+        "actor": event.actor.value,
+        "method": event.method,
+        "ip_hash": event.ip_hash,
+        "user_agent": event.user_agent,
+        "valid_until": event.valid_until,
+        "reason": event.reason,
+    }
+
+
+def record_of(row: object) -> ConsentRecord:
+    r = row._mapping  # type: ignore[attr-defined]
+    return ConsentRecord(
+        record_id=r["record_id"],
+        receipt_id=r["receipt_id"],
+        person_id=r["person_id"],
+        recipient=Recipient(
+            r["recipient_id"],
+            RecipientKind(r["recipient_kind"]),
+            r["recipient_name"],
+            r["recipient_contact"],
+        ),
+        purpose=r["purpose"],
+        categories=frozenset(r["categories"]),
+        lawful_basis=LawfulBasis(r["lawful_basis"]),
+        separate=r["separate"],
+        sensitive=r["sensitive"],
+        notice=NoticeRef(r["notice_id"], r["notice_version"], r["notice_hash"], r["language"]),
+        valid_from=r["valid_from"],
+        valid_until=r["valid_until"],
+        language=r["language"],
+        jurisdiction=r["jurisdiction"],
+        storage_location=r["storage_location"],
+        retention_days=r["retention_days"],
+        withdrawal_method=r["withdrawal_method"],
+        guardian_ref=r["guardian_ref"],
+        consent_type=r["consent_type"],
+        standard_version=r["standard_version"],
+        schema_version=r["schema_version"],
+    )
+
+
+def event_of(row: object) -> ConsentEvent:
+    e = row._mapping  # type: ignore[attr-defined]
+    return ConsentEvent(
+        event_id=e["event_id"],
+        record_id=e["record_id"],
+        seq=e["seq"],
+        type=EventType(e["type"]),
+        at=e["at"],
+        actor=Actor(e["actor"]),
+        method=e["method"],
+        ip_hash=e["ip_hash"],
+        user_agent=e["user_agent"],
+        valid_until=e["valid_until"],
+        reason=e["reason"],
+    )
+
+
+def _histories(session: Session, rows: Iterable[object]) -> list[History]:
+    records = [record_of(row) for row in rows]
+    if not records:
+        return []
+    events: dict[str, list[ConsentEvent]] = {r.record_id: [] for r in records}
+    for chunk in _chunks(list(events), 500):
+        for row in session.execute(
+            select(EVENT).where(EVENT.c.record_id.in_(chunk)).order_by(EVENT.c.seq)
+        ):
+            events[row.record_id].append(event_of(row))
+    return [History(r, tuple(events[r.record_id])) for r in records]
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def histories(
+    session: Session,
+    person_id: str,
+    *,
+    recipient_id: str | None = None,
+    purpose: str | None = None,
+) -> list[History]:
+    """Every record of the person (optionally for one recipient and purpose), with events."""
+    query = select(RECORD).where(RECORD.c.person_id == person_id)
+    if recipient_id is not None:
+        query = query.where(RECORD.c.recipient_id == recipient_id)
+    if purpose is not None:
+        query = query.where(RECORD.c.purpose == purpose)
+    rows = session.execute(query.order_by(RECORD.c.valid_from, RECORD.c.record_id)).all()
+    return _histories(session, rows)
+
+
+def histories_of_records(session: Session, record_ids: list[str]) -> list[History]:
+    rows = session.execute(select(RECORD).where(RECORD.c.record_id.in_(record_ids))).all()
+    return _histories(session, rows)
+
+
+def lapsed(session: Session, now: datetime, limit: int = 1000) -> list[str]:
+    """Records still ``given`` whose validity has ended: due for an ``expired`` event."""
+    rows = session.execute(
+        select(RECORD.c.record_id)
+        .where(RECORD.c.state == "given", RECORD.c.ends_at <= now)
+        .order_by(RECORD.c.ends_at)
+        .limit(limit)
+    )
+    return [str(r) for (r,) in rows]

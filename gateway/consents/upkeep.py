@@ -1,0 +1,85 @@
+"""Background upkeep of consent state, started by the app's lifespan:
+
+- the log sequencer: every ``ACCORD_LOG_INTERVAL`` seconds it integrates the leaves
+  consent writes queued (in batches, one signed checkpoint per batch), so writers never
+  wait on each other for the log head;
+- the expiry job: once a minute it appends the ``expired`` event to consents whose
+  validity ended, so recipients hear of it by SET.
+
+Several gateway workers may each run it: the log head's row lock admits one sequencer
+at a time, and expiring a consent twice is refused by its lifecycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from gateway.consents.log_store import LogIdentity, integrate
+from gateway.consents.service import Consents
+from gateway.db import transaction, utcnow
+from gateway.runtime import Runtime
+
+log = logging.getLogger("accord.consents")
+EXPIRY_EVERY = 60.0  # seconds
+
+
+def sequence_log(rt: Runtime) -> int:
+    """Integrate every queued leaf (in batches); returns how many."""
+    identity = LogIdentity.for_issuer(rt.settings.issuer, rt.keys.log_key())
+    total = 0
+    while True:
+        with transaction(rt.sessions) as session:
+            done = integrate(session, identity)
+        total += done
+        if not done:
+            return total
+
+
+def expire_due(rt: Runtime) -> int:
+    with transaction(rt.sessions) as session:
+        return Consents(session, rt).expire_due(utcnow())
+
+
+class Upkeep:
+    def __init__(self, rt: Runtime, interval: float) -> None:
+        self.rt = rt
+        self.interval = interval
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._expired_at = 0.0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="accord-consent-upkeep")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        try:
+            await asyncio.to_thread(sequence_log, self.rt)  # leave nothing queued behind
+        except Exception as exc:  # e.g. a database not migrated yet: the rows stay queued
+            log.warning("consent upkeep failed at shutdown: %s", type(exc).__name__)
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await asyncio.to_thread(sequence_log, self.rt)
+                if time.monotonic() - self._expired_at >= EXPIRY_EVERY:
+                    await asyncio.to_thread(expire_due, self.rt)
+                    self._expired_at = time.monotonic()
+            except Exception as exc:  # the loop outlives a bad run; the rows stay queued
+                log.warning("consent upkeep failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+
+
+def start(rt: Runtime) -> Upkeep | None:
+    interval = rt.settings.log_interval
+    if interval <= 0:
+        return None
+    upkeep = Upkeep(rt, interval)
+    upkeep.start()
+    return upkeep

@@ -1,0 +1,1 @@
+"""Shared Signals: the events outbox, SET signing, streams, push and poll delivery."""

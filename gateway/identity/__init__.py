@@ -1,0 +1,1 @@
+"""Persons, their platform accounts and their pairwise subjects."""

@@ -1,0 +1,187 @@
+"""How a member (platform or brand) authenticates to the gateway's member APIs.
+
+Two credentials, the ones a member registered for the token endpoint:
+
+- ``client_secret_basic`` (RFC 6749 §2.3.1): ``Authorization: Basic`` with the
+  form-urlencoded client id and secret, compared against the keyed hash at rest;
+- ``private_key_jwt`` (RFC 7523 §2.2, §3): ``Authorization: Bearer <assertion>``, a
+  JWT the member signs with a key from its registered JWKS: ``iss`` = ``sub`` = its
+  client id, ``aud`` = the gateway's issuer, a lifetime of at most five minutes and a
+  ``jti`` never seen before (kept until the assertion expires, so a replay fails).
+
+Every failure is the same 401: the caller learns nothing about which part was wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, ClassVar
+from urllib.parse import unquote
+
+import jwt
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import delete
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+
+from gateway.db import core, insert_new, transaction, utcnow
+from gateway.errors import Forbidden, Unauthorized
+from gateway.members.models import AssertionJti, AuthMethod, Member, MemberKind, MemberStatus
+from gateway.runtime import Runtime
+
+ASSERTION_ALGORITHMS = ["ES256", "RS256", "EdDSA"]  # pinned; never "none" or HMAC
+MAX_ASSERTION_LIFETIME = timedelta(minutes=5)
+LEEWAY = timedelta(seconds=30)
+JTI = core(AssertionJti)
+
+
+class MemberUnauthorized(Unauthorized):
+    headers: ClassVar[dict[str, str]] = {
+        "WWW-Authenticate": 'Basic realm="accord", Bearer realm="accord"'
+    }
+
+
+def _refuse() -> MemberUnauthorized:
+    return MemberUnauthorized("a valid member credential is required")
+
+
+def authenticate(session: Session, rt: Runtime, authorization: str) -> Member:
+    scheme, _, value = authorization.partition(" ")
+    value = value.strip()
+    if not value:
+        raise _refuse()
+    if scheme.lower() == "basic":
+        member = _basic(session, rt, value)
+    elif scheme.lower() == "bearer":
+        member = _assertion(session, rt, value)
+    else:
+        raise _refuse()
+    if member.status != MemberStatus.active:
+        raise _refuse()
+    return member
+
+
+def _basic(session: Session, rt: Runtime, value: str) -> Member:
+    try:
+        raw = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _refuse() from None
+    client_id, sep, secret = raw.partition(":")
+    if not sep:
+        raise _refuse()
+    member = _by_client_id(session, unquote(client_id))
+    stored = member.client_secret_hash if member else None
+    if (
+        member is None
+        or stored is None
+        or member.auth_method != AuthMethod.client_secret_basic
+        or not rt.hasher.verify(unquote(secret), stored)
+    ):
+        raise _refuse()
+    return member
+
+
+def _assertion(session: Session, rt: Runtime, token: str) -> Member:
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise _refuse() from None
+    client_id = unverified.get("iss")
+    member = _by_client_id(session, client_id) if isinstance(client_id, str) else None
+    if member is None or member.auth_method != AuthMethod.private_key_jwt or not member.jwks:
+        raise _refuse()
+    key = _member_key(member.jwks, header.get("kid"), header.get("alg"))
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=ASSERTION_ALGORITHMS,
+            audience=rt.settings.issuer,
+            issuer=member.client_id,
+            leeway=LEEWAY,
+            options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+        )
+    except jwt.PyJWTError:
+        raise _refuse() from None
+    expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    now = utcnow()
+    issued = claims.get("iat")
+    start = datetime.fromtimestamp(int(issued), UTC) if isinstance(issued, int) else now
+    if claims["sub"] != member.client_id or expires - min(start, now) > MAX_ASSERTION_LIFETIME:
+        raise _refuse()
+    _remember_jti(rt, member.client_id, str(claims["jti"]), expires + LEEWAY)
+    return member
+
+
+def _member_key(jwks: dict[str, Any], kid: object, alg: object) -> Any:
+    if alg not in ASSERTION_ALGORITHMS:
+        raise _refuse()
+    keys = [k for k in jwks.get("keys", []) if isinstance(k, dict)]
+    matching = [k for k in keys if kid is None or k.get("kid") == kid]
+    if len(matching) != 1:
+        raise _refuse()
+    try:
+        return jwt.PyJWK(json.loads(json.dumps(matching[0])), algorithm=str(alg)).key
+    except jwt.PyJWTError:
+        raise _refuse() from None
+
+
+def _remember_jti(rt: Runtime, client_id: str, jti: str, expires: datetime) -> None:
+    """Record the jti in its own transaction: a replay must fail even if the request
+    that first used it rolls back (RFC 7523 §3, item 7)."""
+    if not 1 <= len(jti) <= 255:
+        raise _refuse()
+    with transaction(rt.sessions) as own:
+        own.execute(delete(JTI).where(JTI.c.expires_at < utcnow()))
+        if not insert_new(own, JTI, {"client_id": client_id, "jti": jti, "expires_at": expires}):
+            raise _refuse()
+
+
+def _by_client_id(session: Session, client_id: str) -> Member | None:
+    return session.exec(select(Member).where(Member.client_id == client_id)).first()
+
+
+def member_of(request: Request) -> Member:
+    member: Member | None = getattr(request.state, "member", None)
+    if member is None:  # a route not behind MemberRoute asked for a member
+        raise _refuse()
+    return member
+
+
+def platform_of(request: Request) -> Member:
+    member = member_of(request)
+    if member.kind != MemberKind.platform:
+        raise Forbidden("only a member platform may call this")
+    return member
+
+
+MemberDep = Annotated[Member, Depends(member_of)]
+PlatformDep = Annotated[Member, Depends(platform_of)]
+
+
+def _authenticate(rt: Runtime, header: str) -> Member:
+    with rt.sessions() as session:
+        return authenticate(session, rt, header)
+
+
+class MemberRoute(APIRoute):
+    """A route that authenticates the member before anything else, the body included."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            rt: Runtime = request.app.state.runtime
+            header = request.headers.get("authorization")
+            if not header:
+                raise _refuse()
+            request.state.member = await run_in_threadpool(_authenticate, rt, header)
+            return await handler(request)
+
+        return guarded

@@ -1,0 +1,85 @@
+"""A person known across the alliance: an account at each platform, consents to the
+first platform (one withdrawn) and to brand A, and a pairwise subject issued for brand B."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import insert
+from sqlmodel import Session
+
+from consent.journal import Evidence
+from consent.records import Actor
+from gateway.consents.service import Consents, Terms
+from gateway.consents.upkeep import sequence_log
+from gateway.db import transaction
+from gateway.identity.pairwise import pairwise_sub
+from gateway.identity.persons import ACCOUNT
+from gateway.members.models import Member
+from gateway.runtime import Runtime
+from tests.gateway.alliance import Alliance
+from tests.gateway.rights.conftest import RightsPlatform
+
+NOTICE = "redleaf-privacy"
+CONTENT = ["user.demographic.city_tier", "user.device.type"]
+TRAINING = ["user.content_quality.overall"]
+ACCOUNT_A, ACCOUNT_B = "u-1001", "bf-77"
+
+
+@dataclass(frozen=True)
+class Scene:
+    person: str
+    records: frozenset[str]
+    withdrawn: str
+    subjects: dict[str, str]  # member id -> the member's pairwise sub for the person
+
+
+def member(session: Session, member_id: str) -> Member:
+    found = session.get(Member, member_id)
+    assert found is not None
+    return found
+
+
+async def known_person(alliance: Alliance, runtime: Runtime, redleaf: RightsPlatform) -> Scene:
+    content = await redleaf.record_consent(
+        ACCOUNT_A, "personalize.content", CONTENT, notice_id=NOTICE, notice_version=1
+    )
+    training = await redleaf.record_consent(
+        ACCOUNT_A, "train_ai_system.profile_model", TRAINING, notice_id=NOTICE, notice_version=1
+    )
+    await redleaf.withdraw_consent(training.record_id)
+    with transaction(runtime.sessions) as session:
+        consents = Consents(session, runtime)
+        person = consents.persons.of_account(alliance.platform["id"], ACCOUNT_A)
+        session.execute(  # the same person's account at the second platform, linked
+            insert(ACCOUNT).values(
+                platform_id=alliance.keyed_platform["id"], account_id=ACCOUNT_B, person_id=person
+            )
+        )
+        brand_a = member(session, alliance.brand_a["id"])
+        view = consents.give(
+            person,
+            brand_a,
+            Terms("marketing.brand_view", frozenset({"user.interest.beauty"}), NOTICE, 1),
+            Evidence(Actor.person, "consent_center"),
+        )
+        consents.persons.subject(person, member(session, alliance.brand_b["id"]))  # issued
+        # What each member knows the person by; computed, so no other subject is issued:
+        # the second platform is found through its account alone.
+        key = runtime.settings.pairwise_key.get_secret_value().encode()
+        subjects = {
+            m["id"]: pairwise_sub(key, member(session, m["id"]).sector, person)
+            for m in (
+                alliance.platform,
+                alliance.keyed_platform,
+                alliance.brand_a,
+                alliance.brand_b,
+            )
+        }
+    sequence_log(runtime)  # the brand consent's leaf gets its index, like the others
+    return Scene(
+        person=person,
+        records=frozenset({content.record_id, training.record_id, view.record.record_id}),
+        withdrawn=training.record_id,
+        subjects=subjects,
+    )
