@@ -30,60 +30,73 @@ def timestamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def terms(record: ConsentRecord) -> dict[str, Any]:
+    """The terms of a record as agreed: what every rendering of it (the committed
+    document, the person's export) states the same way."""
+    recipient = record.to
+    return {
+        "schema_version": record.schema_version,
+        "record_id": record.record_id,
+        "receipt_id": record.receipt_id,
+        "recipient": {
+            "id": recipient.id,
+            "kind": recipient.kind.value,
+            "name": recipient.name,
+            "contact": recipient.contact,
+        },
+        "purpose": record.purpose,
+        "categories": sorted(record.categories),
+        "lawful_basis": record.lawful_basis.value,
+        "consent_type": record.consent_type,
+        "separate": record.separate,
+        "sensitive": record.sensitive,
+        "notice": {
+            "id": record.notice.id,
+            "version": record.notice.version,
+            "text_hash": record.notice.text_hash,
+            "language": record.notice.language,
+        },
+        "language": record.language,
+        "jurisdiction": record.jurisdiction,
+        "storage_location": record.storage_location,
+        "retention_days": record.retention_days,
+        "withdrawal_method": record.withdrawal_method,
+        "valid_from": timestamp(record.valid_from),
+        "valid_until": timestamp(record.valid_until),
+        "standard_version": record.standard_version,
+    }
+
+
+def event_fields(event: ConsentEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "seq": event.seq,
+        "type": event.type.value,
+        "at": timestamp(event.at),
+        "actor": event.actor.value,
+        "method": event.method,
+        "ip_hash": event.ip_hash,
+        "user_agent": event.user_agent,
+        "valid_until": timestamp(event.valid_until) if event.valid_until else None,
+        "reason": event.reason,
+    }
+
+
 def event_document(record: ConsentRecord, event: ConsentEvent, principal: str) -> dict[str, Any]:
-    """The event and the record's terms, as committed in the log."""
+    """The event and the record's terms, as committed in the log. The guardian appears
+    only as whether there is one: the reference stays out of every receipt."""
     if event.record_id != record.record_id:
         raise ValueError("the event belongs to another record")
-    recipient = record.recipient
-    if recipient is None:
+    if record.recipient is None:
         raise ValueError("a committed record names its recipient")
     return {
         "version": DOCUMENT_VERSION,
         "record": {
-            "schema_version": record.schema_version,
-            "record_id": record.record_id,
-            "receipt_id": record.receipt_id,
+            **terms(record),
             "principal": principal,
-            "recipient": {
-                "id": recipient.id,
-                "kind": recipient.kind.value,
-                "name": recipient.name,
-                "contact": recipient.contact,
-            },
-            "purpose": record.purpose,
-            "categories": sorted(record.categories),
-            "lawful_basis": record.lawful_basis.value,
-            "consent_type": record.consent_type,
-            "separate": record.separate,
-            "sensitive": record.sensitive,
             "guardian": record.guardian_ref is not None,
-            "notice": {
-                "id": record.notice.id,
-                "version": record.notice.version,
-                "text_hash": record.notice.text_hash,
-                "language": record.notice.language,
-            },
-            "language": record.language,
-            "jurisdiction": record.jurisdiction,
-            "storage_location": record.storage_location,
-            "retention_days": record.retention_days,
-            "withdrawal_method": record.withdrawal_method,
-            "valid_from": timestamp(record.valid_from),
-            "valid_until": timestamp(record.valid_until),
-            "standard_version": record.standard_version,
         },
-        "event": {
-            "event_id": event.event_id,
-            "seq": event.seq,
-            "type": event.type.value,
-            "at": timestamp(event.at),
-            "actor": event.actor.value,
-            "method": event.method,
-            "ip_hash": event.ip_hash,
-            "user_agent": event.user_agent,
-            "valid_until": timestamp(event.valid_until) if event.valid_until else None,
-            "reason": event.reason,
-        },
+        "event": event_fields(event),
     }
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from consent.errors import GuardianRequired, InvalidTransition, RecordNotFound
+from consent.errors import GuardianRequired, InvalidValidity, RecordNotFound
 from consent.records import Actor, ConsentEvent, ConsentRecord, EventType, History, validate
 from consent.taxonomy import DataStandard
 
@@ -86,7 +86,7 @@ class Journal:
         purpose = self.standard.purposes[history.record.purpose]
         at = self.clock()
         if (valid_until - at).days > purpose.validity_days:
-            raise InvalidTransition(f"'{purpose.key}' allows at most {purpose.validity_days} days")
+            raise InvalidValidity(f"'{purpose.key}' allows at most {purpose.validity_days} days")
         return self._append(history, EventType.renewed, evidence, at=at, valid_until=valid_until)
 
     def invalidate(self, record_id: str, reason: str, actor: Actor = Actor.system) -> History:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from consent.canonical import timestamp
+from consent.canonical import event_fields, terms, timestamp
 from consent.errors import InvalidTransition, RecordRefused
 from consent.receipts import receipt_id
 from consent.records import History
@@ -179,55 +179,13 @@ def export_document(
 
 
 def _consent(history: History, now: datetime) -> dict[str, Any]:
-    record, recipient = history.record, history.record.to
     state = history.state_at(now)
     return {
-        "record_id": record.record_id,
-        "receipt_id": record.receipt_id,
-        "recipient": {
-            "id": recipient.id,
-            "kind": recipient.kind.value,
-            "name": recipient.name,
-            "contact": recipient.contact,
-        },
-        "purpose": record.purpose,
-        "categories": sorted(record.categories),
-        "lawful_basis": record.lawful_basis.value,
-        "consent_type": record.consent_type,
-        "separate": record.separate,
-        "sensitive": record.sensitive,
-        "guardian_ref": record.guardian_ref,
-        "notice": {
-            "id": record.notice.id,
-            "version": record.notice.version,
-            "text_hash": record.notice.text_hash,
-            "language": record.notice.language,
-        },
-        "valid_from": timestamp(record.valid_from),
-        "valid_until": timestamp(history.valid_until_at(now)),
-        "language": record.language,
-        "jurisdiction": record.jurisdiction,
-        "storage_location": record.storage_location,
-        "retention_days": record.retention_days,
-        "withdrawal_method": record.withdrawal_method,
-        "standard_version": record.standard_version,
-        "schema_version": record.schema_version,
+        **terms(history.record),
+        "guardian_ref": history.record.guardian_ref,
+        "valid_until": timestamp(history.valid_until_at(now)),  # after any renewal
         "state": state.value if state else None,
-        "events": [
-            {
-                "event_id": e.event_id,
-                "seq": e.seq,
-                "type": e.type.value,
-                "at": timestamp(e.at),
-                "actor": e.actor.value,
-                "method": e.method,
-                "ip_hash": e.ip_hash,
-                "user_agent": e.user_agent,
-                "valid_until": timestamp(e.valid_until) if e.valid_until else None,
-                "reason": e.reason,
-            }
-            for e in history.events
-        ],
+        "events": [event_fields(e) for e in history.events],
     }
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from sqlalchemy import select
 
 from consent import policy
 from consent.journal import Evidence
 from consent.records import Actor, History
 from consent.taxonomy import RecipientKind
-from gateway.consents import receipting, store, wire
+from gateway.consents import receipting, wire
 from gateway.consents.service import Consents, Terms
 from gateway.db import utcnow
 from gateway.edge import OperatorRoute, RuntimeDep, SessionDep
@@ -61,7 +60,7 @@ def _out(consents: Consents, member: Member, history: History) -> wire.ConsentOu
         if member.kind == MemberKind.platform
         else None
     )
-    return wire.consent_out(history, consents.persons.subject(person, member), account, utcnow())
+    return wire.consent_out(history, consents.persons.sub_of(person, member), account, utcnow())
 
 
 def member_router() -> APIRouter:
@@ -187,49 +186,18 @@ def member_router() -> APIRouter:
         if purpose not in consents.rt.standard.purposes:
             raise InvalidRequest(f"unknown purpose {purpose!r}")
         now = utcnow()
-        rows = consents.session.execute(
-            select(store.RECORD.c.record_id)
-            .where(
-                store.RECORD.c.recipient_id == platform.id,
-                store.RECORD.c.purpose == purpose,
-                store.RECORD.c.state == "given",
-                store.RECORD.c.ends_at > now,
-                store.RECORD.c.record_id > (cursor or ""),
+        page, next_cursor = consents.eligible(platform, purpose, now, cursor, limit)
+        accounts = [
+            wire.Eligible(
+                account_id=account,
+                subject=consents.persons.sub_of(history.record.person_id, platform),
+                record_id=history.record.record_id,
+                categories=sorted(history.record.categories),
+                valid_until=history.valid_until_at(now),
             )
-            .order_by(store.RECORD.c.record_id)
-            .limit(limit + 1)
-        ).all()
-        ids = [str(r) for (r,) in rows]
-        more = len(ids) > limit
-        ids = ids[:limit]
-        accounts: list[wire.Eligible] = []
-        for history in sorted(
-            store.histories_of_records(consents.session, ids), key=lambda h: h.record.record_id
-        ):
-            record = history.record
-            question = policy.Question(
-                record.person_id,
-                platform.id,
-                RecipientKind.platform,
-                purpose,
-                record.categories,
-                now,
-            )
-            decision = policy.decide(question, [history], consents.facts(record.person_id))
-            account = consents.persons.account_at(record.person_id, platform.id)
-            if decision.allowed and account is not None:
-                accounts.append(
-                    wire.Eligible(
-                        account_id=account,
-                        subject=consents.persons.subject(record.person_id, platform),
-                        record_id=record.record_id,
-                        categories=sorted(record.categories),
-                        valid_until=history.valid_until_at(now),
-                    )
-                )
-        return wire.EligibleList(
-            purpose=purpose, accounts=accounts, next_cursor=ids[-1] if more else None
-        )
+            for history, account in page
+        ]
+        return wire.EligibleList(purpose=purpose, accounts=accounts, next_cursor=next_cursor)
 
     return api
 

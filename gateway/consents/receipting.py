@@ -25,18 +25,15 @@ def issue(consents: Consents, record_id: str, seq: int, member: Member) -> str:
     if not 0 <= seq < len(history.events):
         raise NotFound("no such consent event")
     event = history.events[seq]
-    row = consents.session.execute(
+    evidence = (
         select(EVENT.c.principal, EVENT.c.salt, LEAF.c.idx)
         .join(LEAF, LEAF.c.id == EVENT.c.leaf_id)
         .where(EVENT.c.event_id == event.event_id)
-    ).one()
+    )
+    row = consents.session.execute(evidence).one()
     if row.idx is None:  # queued, not yet sequenced: sequence now rather than fail
         sequence_log(consents.rt)
-        row = consents.session.execute(
-            select(EVENT.c.principal, EVENT.c.salt, LEAF.c.idx)
-            .join(LEAF, LEAF.c.id == EVENT.c.leaf_id)
-            .where(EVENT.c.event_id == event.event_id)
-        ).one()
+        row = consents.session.execute(evidence).one()
     latest = log_store.latest_checkpoint(consents.session)
     if row.idx is None or latest is None or latest.size <= row.idx:
         raise Conflict("the event is not in the log yet; ask again in a moment")

@@ -133,12 +133,38 @@ class Consents:
             self.session, person_id, recipient_id=recipient.id if recipient else None
         )
 
-    def facts(self, person_id: str) -> policy.Facts:
+    def facts(self, person_id: str, notices: dict[str, int] | None = None) -> policy.Facts:
         return policy.Facts(
             standard=self.rt.standard,
-            notices=self.notices.current_versions(),
+            notices=self.notices.current_versions() if notices is None else notices,
             minor_under_14=self.persons.is_minor(person_id),
         )
+
+    def eligible(
+        self, platform: Member, purpose: str, now: datetime, cursor: str | None, limit: int
+    ) -> tuple[list[tuple[History, str]], str | None]:
+        """One page of (consent, account id) for the platform's users whose consent to
+        ``purpose`` is in force at ``now``, each confirmed by the one decision; and the
+        cursor of the next page."""
+        ids = store.in_force(self.session, platform.id, purpose, now, cursor or "", limit + 1)
+        more, ids = len(ids) > limit, ids[:limit]
+        notices = self.notices.current_versions()  # once per page, not per person
+        page: list[tuple[History, str]] = []
+        for history in store.histories_of_records(self.session, ids):
+            record = history.record
+            question = policy.Question(
+                record.person_id,
+                platform.id,
+                RecipientKind.platform,
+                purpose,
+                record.categories,
+                now,
+            )
+            decision = policy.decide(question, [history], self.facts(record.person_id, notices))
+            account = self.persons.account_at(record.person_id, platform.id)
+            if decision.allowed and account is not None:
+                page.append((history, account))
+        return page, ids[-1] if more else None
 
     def decide(self, question: policy.Question) -> policy.Decision:
         """The one decision every enforcement point asks (tokens, views, training...)."""

@@ -210,8 +210,31 @@ def histories(
 
 
 def histories_of_records(session: Session, record_ids: list[str]) -> list[History]:
-    rows = session.execute(select(RECORD).where(RECORD.c.record_id.in_(record_ids))).all()
+    """The records (in record id order) with their events."""
+    rows = session.execute(
+        select(RECORD).where(RECORD.c.record_id.in_(record_ids)).order_by(RECORD.c.record_id)
+    ).all()
     return _histories(session, rows)
+
+
+def in_force(
+    session: Session, recipient_id: str, purpose: str, now: datetime, after: str, limit: int
+) -> list[str]:
+    """Ids of the recipient's records for ``purpose`` still given at ``now`` (by their
+    projections), in id order after ``after``: candidates for a decision."""
+    rows = session.execute(
+        select(RECORD.c.record_id)
+        .where(
+            RECORD.c.recipient_id == recipient_id,
+            RECORD.c.purpose == purpose,
+            RECORD.c.state == "given",
+            RECORD.c.ends_at > now,
+            RECORD.c.record_id > after,
+        )
+        .order_by(RECORD.c.record_id)
+        .limit(limit)
+    )
+    return [str(r) for (r,) in rows]
 
 
 def lapsed(session: Session, now: datetime, limit: int = 1000) -> list[str]:

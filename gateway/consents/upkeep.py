@@ -4,7 +4,8 @@
   consent writes queued (in batches, one signed checkpoint per batch), so writers never
   wait on each other for the log head;
 - the expiry job: once a minute it appends the ``expired`` event to consents whose
-  validity ended, so recipients hear of it by SET.
+  validity ended, so recipients hear of it by SET, and forgets the ``jti`` of expired
+  member assertions.
 
 Several gateway workers may each run it: the log head's row lock admits one sequencer
 at a time, and expiring a consent twice is refused by its lifecycle.
@@ -20,6 +21,7 @@ import time
 from gateway.consents.log_store import LogIdentity, integrate
 from gateway.consents.service import Consents
 from gateway.db import transaction, utcnow
+from gateway.members.auth import prune_jtis
 from gateway.runtime import Runtime
 
 log = logging.getLogger("accord.consents")
@@ -39,7 +41,9 @@ def sequence_log(rt: Runtime) -> int:
 
 
 def expire_due(rt: Runtime) -> int:
+    """Append ``expired`` to lapsed consents, and forget expired assertion jti values."""
     with transaction(rt.sessions) as session:
+        prune_jtis(session, utcnow())
         return Consents(session, rt).expire_due(utcnow())
 
 

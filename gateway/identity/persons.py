@@ -60,9 +60,14 @@ class Persons:
             )
         ).scalar()
 
+    def sub_of(self, person_id: str, member: Member) -> str:
+        """The member's pairwise ``sub`` for the person (computed; nothing written)."""
+        return pairwise_sub(self._key, member.sector, person_id)
+
     def subject(self, person_id: str, member: Member) -> str:
-        """The member's pairwise ``sub`` for the person, remembered for lookups."""
-        sub = pairwise_sub(self._key, member.sector, person_id)
+        """The member's pairwise ``sub`` for the person, remembered so the member can
+        name the person by it later. Writes call this; reads use :meth:`sub_of`."""
+        sub = self.sub_of(person_id, member)
         insert_new(
             self.session, SUBJECT, {"sector": member.sector, "sub": sub, "person_id": person_id}
         )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
@@ -127,7 +126,7 @@ def _member_key(jwks: dict[str, Any], kid: object, alg: object) -> Any:
     if len(matching) != 1:
         raise _refuse()
     try:
-        return jwt.PyJWK(json.loads(json.dumps(matching[0])), algorithm=str(alg)).key
+        return jwt.PyJWK(matching[0], algorithm=str(alg)).key
     except jwt.PyJWTError:
         raise _refuse() from None
 
@@ -138,9 +137,14 @@ def _remember_jti(rt: Runtime, client_id: str, jti: str, expires: datetime) -> N
     if not 1 <= len(jti) <= 255:
         raise _refuse()
     with transaction(rt.sessions) as own:
-        own.execute(delete(JTI).where(JTI.c.expires_at < utcnow()))
         if not insert_new(own, JTI, {"client_id": client_id, "jti": jti, "expires_at": expires}):
             raise _refuse()
+
+
+def prune_jtis(session: Session, now: datetime) -> int:
+    """Forget jti values whose assertions have expired (the upkeep job runs this)."""
+    result = session.execute(delete(JTI).where(JTI.c.expires_at < now).returning(JTI.c.jti))
+    return len(result.all())
 
 
 def _by_client_id(session: Session, client_id: str) -> Member | None:

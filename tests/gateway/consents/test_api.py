@@ -7,13 +7,13 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from consent.journal import Evidence
 from consent.records import Actor
 from gateway.consents.log_models import LogHead, LogLeaf
-from gateway.consents.models import ConsentEventRow
+from gateway.consents.models import ConsentEventRow, ConsentRecordRow
 from gateway.consents.service import Consents, Terms
 from gateway.consents.upkeep import sequence_log
 from gateway.db import transaction, utcnow
@@ -249,3 +249,48 @@ async def test_receipts_verify_offline_against_the_log(redleaf: AsyncPlatformCli
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     with pytest.raises(ReceiptError):
         verify_receipt(tampered, jwks=jwks, log_verifier_key=log.verifier_key)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"method": "forged_ui"}, id="event-method"),
+        pytest.param({"salt": b"\x00" * 32}, id="event-salt"),
+        pytest.param({"principal": "someone-else"}, id="event-principal"),
+    ],
+)
+async def test_tampering_with_a_stored_event_is_detected(
+    redleaf: AsyncPlatformClient, runtime: Runtime, change: dict[str, object]
+) -> None:
+    consent = await give(redleaf)
+    jwks = await redleaf.jwks()
+    honest = await redleaf.receipt(consent.record_id, 0)
+    log = await redleaf.consent_log()
+    verify_receipt(honest, jwks=jwks, log_verifier_key=log.verifier_key)
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            update(ConsentEventRow)
+            .where(col(ConsentEventRow.record_id) == consent.record_id)
+            .values(**change)
+        )
+    forged = await redleaf.receipt(consent.record_id, 0)  # signed, but not what the log holds
+    with pytest.raises(ReceiptError, match="inclusion failure"):
+        verify_receipt(forged, jwks=jwks, log_verifier_key=log.verifier_key)
+
+
+async def test_tampering_with_the_record_terms_is_detected(
+    redleaf: AsyncPlatformClient, runtime: Runtime
+) -> None:
+    consent = await give(redleaf)
+    jwks = await redleaf.jwks()
+    await redleaf.receipt(consent.record_id, 0)
+    log = await redleaf.consent_log()
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            update(ConsentRecordRow)
+            .where(col(ConsentRecordRow.record_id) == consent.record_id)
+            .values(categories=[*CONTENT, "user.device.os"])
+        )
+    forged = await redleaf.receipt(consent.record_id, 0)
+    with pytest.raises(ReceiptError, match="inclusion failure"):
+        verify_receipt(forged, jwks=jwks, log_verifier_key=log.verifier_key)

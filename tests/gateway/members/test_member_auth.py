@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import jwt
@@ -12,6 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from jwt.algorithms import ECAlgorithm
 
+from gateway.db import transaction, utcnow
+from gateway.members.auth import prune_jtis
+from gateway.runtime import Runtime
 from tests.gateway.alliance import Alliance
 from tests.gateway.members.cases import ec_jwk
 
@@ -114,3 +118,14 @@ def test_credentials_are_checked_before_the_body(alliance: Alliance, client: Tes
         "/v1/consents", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 401  # nothing about the body leaks to a stranger
+
+
+def test_used_jtis_are_forgotten_once_expired(
+    alliance: Alliance, client: TestClient, runtime: Runtime
+) -> None:
+    rt = runtime
+    assert client.get(PATH, headers={"Authorization": assertion(alliance)}).status_code == 404
+    with transaction(rt.sessions) as session:
+        assert prune_jtis(session, utcnow()) == 0  # still within its lifetime: kept
+    with transaction(rt.sessions) as session:
+        assert prune_jtis(session, utcnow() + timedelta(minutes=10)) == 1

@@ -17,8 +17,8 @@ from gateway.identity.pairwise import pairwise_sub
 from gateway.identity.persons import ACCOUNT
 from gateway.members.models import Member
 from gateway.runtime import Runtime
+from sdk import AsyncPlatformClient
 from tests.gateway.alliance import Alliance
-from tests.gateway.rights.conftest import RightsPlatform
 
 NOTICE = "redleaf-privacy"
 CONTENT = ["user.demographic.city_tier", "user.device.type"]
@@ -40,7 +40,7 @@ def member(session: Session, member_id: str) -> Member:
     return found
 
 
-async def known_person(alliance: Alliance, runtime: Runtime, redleaf: RightsPlatform) -> Scene:
+async def known_person(alliance: Alliance, runtime: Runtime, redleaf: AsyncPlatformClient) -> Scene:
     content = await redleaf.record_consent(
         ACCOUNT_A, "personalize.content", CONTENT, notice_id=NOTICE, notice_version=1
     )

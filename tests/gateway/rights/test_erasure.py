@@ -19,9 +19,9 @@ from gateway.identity.models import Person
 from gateway.identity.persons import ACCOUNT, SUBJECT
 from gateway.rights.models import RightsRequestRow
 from gateway.runtime import Runtime
-from sdk import NotFoundError
+from sdk import AsyncPlatformClient, NotFoundError
 from tests.gateway.alliance import Alliance
-from tests.gateway.rights.conftest import RightsPlatform, platform
+from tests.gateway.rights.conftest import platform
 from tests.gateway.rights.scene import ACCOUNT_A, ACCOUNT_B, known_person
 from tests.gateway.rights.test_export import process
 
@@ -42,7 +42,7 @@ def count(session: Session, table: Table, *where: ColumnElement[bool]) -> int:
 
 
 async def test_erasure_reaches_every_recipient(
-    alliance: Alliance, client: TestClient, runtime: Runtime, redleaf: RightsPlatform
+    alliance: Alliance, client: TestClient, runtime: Runtime, redleaf: AsyncPlatformClient
 ) -> None:
     scene = await known_person(alliance, runtime, redleaf)
     with Session(runtime.engine) as session:
@@ -104,7 +104,7 @@ async def test_erasure_reaches_every_recipient(
 
 
 async def test_an_export_after_an_erasure_is_refused_with_a_reason(
-    alliance: Alliance, client: TestClient, runtime: Runtime, redleaf: RightsPlatform
+    alliance: Alliance, client: TestClient, runtime: Runtime, redleaf: AsyncPlatformClient
 ) -> None:
     await known_person(alliance, runtime, redleaf)
     erasure = await redleaf.request_erasure(ACCOUNT_A)

@@ -16,9 +16,8 @@ from gateway.consents.store import EVENT, RECORD
 from gateway.identity.persons import ACCOUNT, SUBJECT
 from gateway.runtime import Runtime
 from gateway.tables import metadata
-from sdk import ConflictError
+from sdk import AsyncPlatformClient, ConflictError
 from tests.gateway.alliance import Alliance
-from tests.gateway.rights.conftest import RightsPlatform
 from tests.gateway.rights.scene import ACCOUNT_A, ACCOUNT_B, known_person
 
 pytestmark = pytest.mark.anyio
@@ -52,7 +51,7 @@ def process(client: TestClient, alliance: Alliance) -> int:
 
 
 async def test_export_is_complete(
-    alliance: Alliance, client: TestClient, runtime: Runtime, redleaf: RightsPlatform
+    alliance: Alliance, client: TestClient, runtime: Runtime, redleaf: AsyncPlatformClient
 ) -> None:
     scene = await known_person(alliance, runtime, redleaf)
     request = await redleaf.request_export(ACCOUNT_A)

@@ -15,16 +15,16 @@ from sqlalchemy import update
 from gateway.db import transaction
 from gateway.rights.models import RightsRequestRow
 from gateway.runtime import Runtime
-from sdk import PermissionDeniedError
+from sdk import AsyncPlatformClient, PermissionDeniedError
 from tests.gateway.alliance import Alliance
-from tests.gateway.rights.conftest import RightsPlatform, brand
+from tests.gateway.rights.conftest import brand
 from tests.gateway.rights.scene import ACCOUNT_A, CONTENT, NOTICE
 from tests.gateway.rights.test_export import process
 
 pytestmark = pytest.mark.anyio
 
 
-async def user(redleaf: RightsPlatform, account: str = ACCOUNT_A) -> None:
+async def user(redleaf: AsyncPlatformClient, account: str = ACCOUNT_A) -> None:
     await redleaf.record_consent(
         account, "personalize.content", CONTENT, notice_id=NOTICE, notice_version=1
     )
@@ -37,7 +37,7 @@ def refuse(client: TestClient, alliance: Alliance, request_id: str, body: Any) -
 
 
 async def test_a_request_is_due_in_thirty_days_and_goes_overdue(
-    alliance: Alliance, client: TestClient, runtime: Runtime, redleaf: RightsPlatform
+    alliance: Alliance, client: TestClient, runtime: Runtime, redleaf: AsyncPlatformClient
 ) -> None:
     await user(redleaf)
     await user(redleaf, "u-2002")
@@ -75,7 +75,7 @@ async def test_a_request_is_due_in_thirty_days_and_goes_overdue(
 
 
 async def test_a_refusal_needs_a_reason_and_shows_it(
-    alliance: Alliance, client: TestClient, redleaf: RightsPlatform
+    alliance: Alliance, client: TestClient, redleaf: AsyncPlatformClient
 ) -> None:
     await user(redleaf)
     request = await redleaf.request_erasure(ACCOUNT_A)
@@ -97,7 +97,7 @@ async def test_a_refusal_needs_a_reason_and_shows_it(
 
 
 async def test_refusing_a_completed_request_is_a_conflict(
-    alliance: Alliance, client: TestClient, redleaf: RightsPlatform
+    alliance: Alliance, client: TestClient, redleaf: AsyncPlatformClient
 ) -> None:
     await user(redleaf)
     request = await redleaf.request_export(ACCOUNT_A)
@@ -108,7 +108,7 @@ async def test_refusing_a_completed_request_is_a_conflict(
     assert refuse(client, alliance, "no-such-request", {"reason": "x"}).status_code == 404
 
 
-async def test_a_brand_may_not_submit(alliance: Alliance, redleaf: RightsPlatform) -> None:
+async def test_a_brand_may_not_submit(alliance: Alliance, redleaf: AsyncPlatformClient) -> None:
     await user(redleaf)
     async with brand(alliance) as aurora:
         with pytest.raises(PermissionDeniedError):
@@ -190,7 +190,7 @@ Case = Callable[[str], tuple[str, str, dict[str, Any] | None]]
 async def test_errors(
     alliance: Alliance,
     client: TestClient,
-    redleaf: RightsPlatform,
+    redleaf: AsyncPlatformClient,
     who: str,
     case: Case,
     status: int,
