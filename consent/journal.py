@@ -12,12 +12,12 @@ and its announcement (a transactional outbox).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from consent.errors import GuardianRequired, InvalidValidity, RecordNotFound
+from consent.errors import GuardianRequired, InvalidValidity, RecordNotFound, RecordRefused
 from consent.records import Actor, ConsentEvent, ConsentRecord, EventType, History, validate
 from consent.taxonomy import DataStandard
 
@@ -32,14 +32,29 @@ class Evidence:
     user_agent: str | None = None
 
 
+@dataclass(frozen=True)
+class Given:
+    """One consent to record: the record, how it was collected, and whether the
+    person is a minor under 14 (then a guardian gives it)."""
+
+    record: ConsentRecord
+    evidence: Evidence
+    minor: bool = False
+
+
+# An event to persist after the history it follows.
+Change = tuple[History, ConsentEvent]
+
+
 class JournalStore(Protocol):
     def load(self, record_id: str) -> History | None:
         """The record and its events, locked against concurrent appends."""
         ...
 
-    def append(self, history: History, event: ConsentEvent) -> None:
-        """Persist ``event`` after ``history`` (with the record, if it is the first),
-        queue its log commitment and its SET. Never commits."""
+    def append(self, changes: Sequence[Change]) -> None:
+        """Persist each event after its history (with the record, if it is the first),
+        queue its log commitment and its SET, all in the caller's transaction (one
+        statement per table for the lot). Never commits."""
         ...
 
 
@@ -67,12 +82,30 @@ class Journal:
 
     def give(self, record: ConsentRecord, evidence: Evidence, *, minor: bool = False) -> History:
         """Record a new consent and its ``given`` event."""
-        validate(record, self.standard)
-        if minor and not record.guardian_ref:
-            raise GuardianRequired("a minor under 14 needs a guardian's consent (PIPL Art. 31)")
-        if minor and evidence.actor is not Actor.guardian:
-            raise GuardianRequired("a minor's consent is given by the guardian (PIPL Art. 31)")
-        return self._append(History(record), EventType.given, evidence, at=record.valid_from)
+        (result,) = self.give_many([Given(record, evidence, minor)])
+        if isinstance(result, RecordRefused):
+            raise result
+        return result
+
+    def give_many(self, consents: Sequence[Given]) -> list[History | RecordRefused]:
+        """Record many new consents at once: each is checked on its own, and the ones
+        the rules allow are stored together. The result for each, in order, is its
+        history or the rule it breaks; a refused one does not hold the others back."""
+        results: list[History | RecordRefused] = []
+        changes: list[Change] = []
+        for given in consents:
+            try:
+                _check(given, self.standard)
+            except RecordRefused as refused:
+                results.append(refused)
+                continue
+            history = History(given.record)
+            event = self._event(history, EventType.given, given.evidence, given.record.valid_from)
+            changes.append((history, event))
+            results.append(history.append(event))
+        if changes:
+            self.store.append(changes)
+        return results
 
     def withdraw(self, record_id: str, evidence: Evidence) -> History:
         """The person's withdrawal: effective for the very next decision."""
@@ -114,10 +147,25 @@ class Journal:
         valid_until: datetime | None = None,
         reason: str | None = None,
     ) -> History:
+        event = self._event(history, kind, evidence, at, valid_until=valid_until, reason=reason)
+        after = history.append(event)  # raises InvalidTransition out of lifecycle
+        self.store.append([(history, event)])
+        return after
+
+    def _event(
+        self,
+        history: History,
+        kind: EventType,
+        evidence: Evidence,
+        at: datetime | None,
+        *,
+        valid_until: datetime | None = None,
+        reason: str | None = None,
+    ) -> ConsentEvent:
         at = at or self.clock()
         if history.events:  # never before the event it follows, even with clock skew
             at = max(at, history.events[-1].at)
-        event = ConsentEvent(
+        return ConsentEvent(
             event_id=self.new_id(),
             record_id=history.record.record_id,
             seq=len(history.events),
@@ -130,6 +178,11 @@ class Journal:
             valid_until=valid_until,
             reason=reason,
         )
-        after = history.append(event)  # raises InvalidTransition out of lifecycle
-        self.store.append(history, event)
-        return after
+
+
+def _check(given: Given, standard: DataStandard) -> None:
+    validate(given.record, standard)
+    if given.minor and not given.record.guardian_ref:
+        raise GuardianRequired("a minor under 14 needs a guardian's consent (PIPL Art. 31)")
+    if given.minor and given.evidence.actor is not Actor.guardian:
+        raise GuardianRequired("a minor's consent is given by the guardian (PIPL Art. 31)")

@@ -101,7 +101,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        # One writer at a time: the others wait for the lock rather than fail. SQLite's
+        # busy handler is not fair, so under many writers one can wait for seconds.
+        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
@@ -144,3 +146,24 @@ def insert_new(session: Session, table: sa.Table, values: dict[str, Any]) -> boo
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
     key = next(iter(table.primary_key.columns))
     return session.execute(statement.returning(key)).first() is not None
+
+
+def insert_new_many(
+    session: Session,
+    table: sa.Table,
+    rows: list[dict[str, Any]],
+    key: sa.Column[Any] | None = None,
+) -> list[Any]:
+    """:func:`insert_new` for many rows in one statement: the ``key`` (by default the
+    first primary-key column) of each row it inserted; rows whose key existed are
+    left out."""
+    if not rows:
+        return []
+    bind = session.get_bind()
+    statement: Any
+    if bind.dialect.name == "postgresql":
+        statement = pg_insert(table).on_conflict_do_nothing()
+    else:
+        statement = sqlite_insert(table).on_conflict_do_nothing()
+    column = key if key is not None else next(iter(table.primary_key.columns))
+    return [value for (value,) in session.execute(statement.returning(column), rows)]

@@ -132,6 +132,16 @@ def problem_body(
     return body
 
 
+def problem_of(error: GatewayError | ConsentError) -> dict[str, Any]:
+    """The problem document an error answers with, as a body (e.g. for one item of a
+    batch); the same as the handlers below send."""
+    if isinstance(error, GatewayError):
+        return problem_body(entry_for(error), error.detail)
+    consent = catalog_entry(error)
+    detail = str(error) if consent.status < 500 else None
+    return problem_body(Entry(consent.status, consent.code, consent.message), detail)
+
+
 def problem(
     entry: Entry,
     detail: str | None = None,
@@ -159,12 +169,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ConsentError)
     async def _consent(_: Request, exc: ConsentError) -> JSONResponse:
-        consent = catalog_entry(exc)
-        if consent.status >= 500:
-            log.error("consent error", exc_info=exc)
         # The raiser's message names the rule and the keys at fault, never personal data.
-        detail = str(exc) if consent.status < 500 else None
-        return problem(Entry(consent.status, consent.code, consent.message), detail)
+        body = problem_of(exc)
+        if body["status"] >= 500:
+            log.error("consent error", exc_info=exc)
+        return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

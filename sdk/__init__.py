@@ -13,6 +13,7 @@ from sdk.consents import (
     EligibleAccount,
     EligiblePage,
     LogInfo,
+    NewConsent,
     Notice,
 )
 from sdk.errors import (
@@ -77,6 +78,7 @@ __all__ = [
     "Health",
     "LocalText",
     "LogInfo",
+    "NewConsent",
     "NotFoundError",
     "Notice",
     "PayloadTooLargeError",

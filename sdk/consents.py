@@ -4,6 +4,7 @@ eligibility; each call carries the member's credential."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from sdk.calls import Call, Request, operation
+from sdk.errors import APIError, error_from_problem
 
 
 class _Model(BaseModel):
@@ -87,6 +89,48 @@ class LogInfo(_Model):
     verifier_key: str
     checkpoint_url: str
     size: int
+
+
+@dataclass(frozen=True)
+class NewConsent:
+    """A consent the platform collected in its own UI, to record (see
+    :meth:`ConsentRecording.record_consents`)."""
+
+    account_id: str
+    purpose: str
+    categories: Iterable[str]
+    notice_id: str
+    notice_version: int
+    valid_until: datetime | None = None
+    guardian_ref: str | None = None
+    minor_under_14: bool = False
+    actor: Literal["person", "guardian"] = "person"
+    method: str = "platform_ui"
+    ip: str | None = None
+    user_agent: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "account_id": self.account_id,
+            "purpose": self.purpose,
+            "categories": list(self.categories),
+            "notice": {"id": self.notice_id, "version": self.notice_version},
+            "minor_under_14": self.minor_under_14,
+            "collected": {
+                "actor": self.actor,
+                "method": self.method,
+                "ip": self.ip,
+                "user_agent": self.user_agent,
+            },
+        }
+        if self.valid_until is not None:
+            body["valid_until"] = self.valid_until.isoformat()
+        if self.guardian_ref is not None:
+            body["guardian_ref"] = self.guardian_ref
+        return body
+
+
+MAX_BATCH = 1000  # consents per record_consents call
 
 
 def _person(account_id: str | None, sub: str | None) -> dict[str, str]:
@@ -199,19 +243,46 @@ class ConsentRecording:
         ip: str | None = None,
         user_agent: str | None = None,
     ) -> Call[Consent]:
-        body: dict[str, Any] = {
-            "account_id": account_id,
-            "purpose": purpose,
-            "categories": list(categories),
-            "notice": {"id": notice_id, "version": notice_version},
-            "minor_under_14": minor_under_14,
-            "collected": {"actor": actor, "method": method, "ip": ip, "user_agent": user_agent},
-        }
-        if valid_until is not None:
-            body["valid_until"] = valid_until.isoformat()
-        if guardian_ref is not None:
-            body["guardian_ref"] = guardian_ref
-        return Call(Request("POST", "/v1/consents", json=body, member_auth=True), _consent)
+        consent = NewConsent(
+            account_id,
+            purpose,
+            categories,
+            notice_id,
+            notice_version,
+            valid_until=valid_until,
+            guardian_ref=guardian_ref,
+            minor_under_14=minor_under_14,
+            actor=actor,
+            method=method,
+            ip=ip,
+            user_agent=user_agent,
+        )
+        return Call(
+            Request("POST", "/v1/consents", json=consent.body(), member_auth=True), _consent
+        )
+
+    @operation
+    def record_consents(self, consents: Iterable[NewConsent]) -> Call[list[Consent | APIError]]:
+        """Record up to 1,000 consents in one call and one transaction. Each is checked
+        on its own: the result for each, in order, is the recorded consent or the error
+        the single call would have raised for it."""
+        items = [c.body() for c in consents]
+        if not 1 <= len(items) <= MAX_BATCH:
+            raise ValueError(f"record between 1 and {MAX_BATCH} consents per call")
+        body = {"consents": items}
+
+        def parse(response: httpx.Response) -> list[Consent | APIError]:
+            results: list[Consent | APIError] = []
+            for item in sorted(response.json()["results"], key=lambda r: r["index"]):
+                if item.get("consent") is not None:
+                    results.append(Consent.model_validate(item["consent"]))
+                else:
+                    results.append(error_from_problem(int(item["status"]), item["error"]))
+            if len(results) != len(items):
+                raise ValueError("the gateway answered for a different number of consents")
+            return results
+
+        return Call(Request("POST", "/v1/consents/batch", json=body, member_auth=True), parse)
 
     @operation
     def withdraw_consent(

@@ -82,6 +82,14 @@ _BY_STATUS: dict[int, type[APIError]] = {
 }
 
 
+def error_from_problem(status: int, body: dict[str, Any], reason: str = "") -> APIError:
+    """The error a problem document describes (a response's, or one item's of a batch)."""
+    code = str(body.get("error") or "http_error")
+    description = str(body.get("error_description") or body.get("detail") or reason)
+    cls = ServerError if status >= 500 else _BY_STATUS.get(status, APIError)
+    return cls(status, code, description, body)
+
+
 def error_from_response(response: httpx.Response) -> APIError:
     body: dict[str, Any] | None = None
     try:
@@ -89,16 +97,7 @@ def error_from_response(response: httpx.Response) -> APIError:
         body = loaded if isinstance(loaded, dict) else None
     except ValueError:
         body = None
-    body = body or {}
-    code = str(body.get("error") or "http_error")
-    description = str(
-        body.get("error_description") or body.get("detail") or response.reason_phrase or ""
-    )
-    if response.status_code >= 500:
-        cls: type[APIError] = ServerError
-    else:
-        cls = _BY_STATUS.get(response.status_code, APIError)
-    error = cls(response.status_code, code, description, body)
+    error = error_from_problem(response.status_code, body or {}, response.reason_phrase or "")
     if isinstance(error, RateLimitError):
         try:
             error.retry_after = float(response.headers.get("retry-after", ""))

@@ -16,10 +16,10 @@ from consent.journal import Evidence
 from consent.records import Actor, History
 from consent.taxonomy import RecipientKind
 from gateway.consents import receipting, wire
-from gateway.consents.service import Consents, Terms
+from gateway.consents.service import Ask, Consents, Outcome, Terms
 from gateway.db import utcnow
 from gateway.edge import OperatorRoute, RuntimeDep, SessionDep
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import InvalidRequest, NotFound, problem_of
 from gateway.members.auth import MemberDep, MemberRoute, PlatformDep
 from gateway.members.models import Member, MemberKind
 from gateway.runtime import Runtime
@@ -43,6 +43,18 @@ def _evidence(rt: Runtime, collected: wire.Collected) -> Evidence:
     )
 
 
+def _terms(body: wire.ConsentIn) -> Terms:
+    return Terms(
+        purpose=body.purpose,
+        categories=frozenset(body.categories),
+        notice_id=body.notice.id,
+        notice_version=body.notice.version,
+        valid_until=body.valid_until,
+        separate=body.separate,
+        guardian_ref=body.guardian_ref,
+    )
+
+
 def _person(consents: Consents, member: Member, account_id: str | None, sub: str | None) -> str:
     if (account_id is None) == (sub is None):
         raise InvalidRequest("name the person by exactly one of account_id or sub")
@@ -63,6 +75,30 @@ def _out(consents: Consents, member: Member, history: History) -> wire.ConsentOu
     return wire.consent_out(history, consents.persons.sub_of(person, member), account, utcnow())
 
 
+def _recorded(outcome: Outcome) -> bool:
+    return isinstance(outcome, History)
+
+
+def _batch_out(
+    consents: Consents, platform: Member, items: list[wire.ConsentIn], outcomes: list[Outcome]
+) -> wire.ConsentBatchOut:
+    now = utcnow()
+    subjects: dict[str, str] = {}
+    results: list[wire.BatchItem] = []
+    for index, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
+        if isinstance(outcome, History):
+            person = outcome.record.person_id
+            if person not in subjects:
+                subjects[person] = consents.persons.sub_of(person, platform)
+            out = wire.consent_out(outcome, subjects[person], item.account_id, now)
+            results.append(wire.BatchItem(index=index, status=201, consent=out))
+        else:
+            error = problem_of(outcome)
+            results.append(wire.BatchItem(index=index, status=error["status"], error=error))
+    recorded = sum(1 for r in results if r.consent is not None)
+    return wire.ConsentBatchOut(recorded=recorded, refused=len(results) - recorded, results=results)
+
+
 def member_router() -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["consents"], route_class=MemberRoute)
 
@@ -78,18 +114,38 @@ def member_router() -> APIRouter:
         person = consents.persons.of_account(platform.id, body.account_id, create=True)
         if body.minor_under_14:
             consents.persons.mark_minor(person)
-        terms = Terms(
-            purpose=body.purpose,
-            categories=frozenset(body.categories),
-            notice_id=body.notice.id,
-            notice_version=body.notice.version,
-            valid_until=body.valid_until,
-            separate=body.separate,
-            guardian_ref=body.guardian_ref,
-        )
-        history = consents.give(person, platform, terms, _evidence(rt, body.collected))
+        history = consents.give(person, platform, _terms(body), _evidence(rt, body.collected))
         response.headers["Location"] = f"/v1/consents/{history.record.record_id}"
         return _out(consents, platform, history)
+
+    @api.post("/consents/batch", response_model=wire.ConsentBatchOut)
+    def record_consents(
+        body: wire.ConsentBatchIn, platform: PlatformDep, consents: ConsentsDep, rt: RuntimeDep
+    ) -> wire.ConsentBatchOut:
+        """Record up to 1,000 consents the platform collected, in one transaction. Each
+        is checked on its own and answered on its own: a refused one (with the error
+        the single call gives) does not hold the others back."""
+        items = body.consents
+        persons, created = consents.persons.link(platform.id, [i.account_id for i in items])
+        outcomes = consents.give_many(
+            [
+                Ask(
+                    persons[item.account_id],
+                    platform,
+                    _terms(item),
+                    _evidence(rt, item.collected),
+                    minor=item.minor_under_14,
+                )
+                for item in items
+            ]
+        )
+        kept = {i.account_id for i, o in zip(items, outcomes, strict=True) if _recorded(o)}
+        consents.persons.mark_minors(
+            [persons[i.account_id] for i in items if i.minor_under_14 and i.account_id in kept]
+        )
+        unused = {a: persons[a] for a in created - kept}  # as if the refused were never sent
+        consents.persons.unlink_new(platform.id, unused)
+        return _batch_out(consents, platform, items, outcomes)
 
     @api.get("/consents", response_model=wire.ConsentList)
     def list_consents(

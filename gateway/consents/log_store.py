@@ -82,11 +82,22 @@ class LogIdentity:
         return verifier_key(self.origin, self.key.public_key())
 
 
-def enqueue(session: Session, commitment: bytes) -> LogLeaf:
-    leaf = LogLeaf(commitment=commitment)
-    session.add(leaf)
-    session.flush()
-    return leaf
+def enqueue(session: Session, commitments: list[bytes]) -> list[int]:
+    """Queue commitments for the sequencer (one statement); their leaf ids, in order.
+
+    Ids are matched back by commitment rather than by RETURNING order, which SQLite
+    does not promise for a multi-row INSERT (SQLAlchemy would then insert row by row).
+    """
+    if not commitments:
+        return []
+    rows = session.execute(
+        insert(LEAF).returning(LEAF.c.id, LEAF.c.commitment),
+        [{"commitment": c} for c in commitments],
+    )
+    ids: dict[bytes, list[int]] = {}
+    for leaf_id, commitment in sorted(rows, key=lambda row: int(row[0])):
+        ids.setdefault(bytes(commitment), []).append(int(leaf_id))
+    return [ids[c].pop(0) for c in commitments]
 
 
 def lock_head(session: Session) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -26,6 +27,14 @@ def text_hash(text: str) -> str:
     """The hash of the exact text shown; NFC first, so equal texts hash equally."""
     normal = unicodedata.normalize("NFC", text)
     return "sha256:" + hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class NoticeHead:
+    notice_id: str
+    version: int
+    text_hash: str
+    language: str
 
 
 class Notices:
@@ -61,6 +70,16 @@ class Notices:
             .limit(1)
         ).first()
         return NoticeVersion.model_validate(row._mapping) if row else None
+
+    def head(self, notice_id: str) -> NoticeHead | None:
+        """The current version without its text: what a consent cites."""
+        row = self.session.execute(
+            select(NOTICE.c.notice_id, NOTICE.c.version, NOTICE.c.text_hash, NOTICE.c.language)
+            .where(NOTICE.c.notice_id == notice_id)
+            .order_by(NOTICE.c.version.desc())
+            .limit(1)
+        ).first()
+        return NoticeHead(*row) if row else None
 
     def get(self, notice_id: str, version: int) -> NoticeVersion:
         row = self.session.execute(

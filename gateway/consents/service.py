@@ -4,23 +4,40 @@ and the one decision entry point every enforcement point calls."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from consent import policy
-from consent.errors import UnknownPurpose
-from consent.journal import Evidence, Journal
-from consent.records import ConsentEvent, ConsentRecord, History, NoticeRef, Recipient, expand
+from consent.errors import ConsentError, UnknownPurpose
+from consent.journal import Change, Evidence, Given, Journal
+from consent.records import ConsentRecord, History, NoticeRef, Recipient, expand
 from consent.taxonomy import RecipientKind
 from gateway.consents import signals, store
-from gateway.consents.notices import Notices
+from gateway.consents.notices import NoticeHead, Notices
 from gateway.db import utcnow
-from gateway.errors import Conflict, NotFound
+from gateway.errors import Conflict, GatewayError, NotFound
+from gateway.events.outbox import emit_many
 from gateway.identity.persons import Persons
 from gateway.members.models import Member, MemberKind, MemberStatus
 from gateway.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One consent to record: whose, to whom, on which terms, collected how."""
+
+    person_id: str
+    recipient: Member
+    terms: Terms
+    evidence: Evidence
+    minor: bool = False  # said to be under 14 now (besides what the person's record says)
+
+
+# What recording one consent came to: its history, or why it was refused.
+Outcome = History | ConsentError | GatewayError
 
 
 @dataclass(frozen=True)
@@ -45,7 +62,7 @@ class Consents:
         self.persons = Persons(session, rt.settings.pairwise_key.get_secret_value().encode())
         self.notices = Notices(session)
         self.journal = Journal(
-            store.SqlJournalStore(session, self._principal, self._announce), rt.standard
+            store.SqlJournalStore(session, self._principals, self._announce), rt.standard
         )
         self._members: dict[str, Member] = {}
 
@@ -61,23 +78,58 @@ class Consents:
         at: datetime | None = None,
     ) -> History:
         """Record a consent to ``recipient`` under the notice version the person saw."""
+        (result,) = self.give_many([Ask(person_id, recipient, terms, evidence)], at=at)
+        if not isinstance(result, History):
+            raise result
+        return result
+
+    def give_many(self, asks: Sequence[Ask], *, at: datetime | None = None) -> list[Outcome]:
+        """Record many consents in the caller's transaction, each checked on its own:
+        the result for each, in order, is its history or why it was refused. The ones
+        allowed are written together (one statement per table)."""
+        start = at or utcnow()
+        heads: dict[str, NoticeHead | None] = {}
+        minors = self.persons.minors([ask.person_id for ask in asks])
+        results: list[Outcome | None] = []
+        slots: list[int] = []
+        given: list[Given] = []
+        for n, ask in enumerate(asks):
+            self._members.setdefault(ask.recipient.id, ask.recipient)
+            try:
+                record = self._record(ask, start, heads)
+            except (ConsentError, GatewayError) as refused:
+                results.append(refused)
+                continue
+            results.append(None)
+            slots.append(n)
+            given.append(Given(record, ask.evidence, ask.minor or ask.person_id in minors))
+        for n, outcome in zip(slots, self.journal.give_many(given), strict=True):
+            results[n] = outcome
+        return [r for r in results if r is not None]
+
+    def _record(
+        self, ask: Ask, start: datetime, heads: dict[str, NoticeHead | None]
+    ) -> ConsentRecord:
+        terms, recipient = ask.terms, ask.recipient
         if recipient.status != MemberStatus.active:
             raise Conflict("the recipient is not an active member")
-        notice = self.notices.get(terms.notice_id, terms.notice_version)
-        current = self.notices.current(terms.notice_id)
-        if current is not None and current.version != notice.version:
+        if terms.notice_id not in heads:
+            heads[terms.notice_id] = self.notices.head(terms.notice_id)
+        notice = heads[terms.notice_id]
+        if notice is None or terms.notice_version > notice.version:  # versions run 1, 2, ...
+            raise NotFound(f"no version {terms.notice_version} of notice {terms.notice_id!r}")
+        if terms.notice_version != notice.version:
             raise Conflict(
-                f"notice {terms.notice_id!r} is at version {current.version}: show that one"
+                f"notice {terms.notice_id!r} is at version {notice.version}: show that one"
             )
         purpose = self.rt.standard.purposes.get(terms.purpose)
         if purpose is None:
             raise UnknownPurpose(f"unknown purpose '{terms.purpose}'")
-        start = at or utcnow()
         categories = expand(self.rt.standard, terms.categories)  # parents name their leaves
-        record = ConsentRecord(
+        return ConsentRecord(
             record_id=str(uuid.uuid4()),
             receipt_id=str(uuid.uuid4()),
-            person_id=person_id,
+            person_id=ask.person_id,
             recipient=_recipient(recipient),
             purpose=terms.purpose,
             categories=categories,
@@ -95,8 +147,6 @@ class Consents:
             guardian_ref=terms.guardian_ref,
             standard_version=self.rt.standard.version,
         )
-        minor = self.persons.is_minor(person_id)
-        return self.journal.give(record, evidence, minor=minor)
 
     def withdraw(self, record_id: str, evidence: Evidence) -> History:
         return self.journal.withdraw(record_id, evidence)
@@ -185,21 +235,34 @@ class Consents:
         self._members[member_id] = member
         return member
 
-    def _principal(self, person_id: str, recipient_id: str) -> str:
-        return self.persons.subject(person_id, self.member(recipient_id))
+    def _principals(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
+        return self.persons.subjects([(person, self.member(member)) for person, member in pairs])
 
-    def _announce(self, history: History, event: ConsentEvent, principal: str) -> None:
-        recipient = self.member(_recipient_id(history))
-        account = (
-            self.persons.account_at(history.record.person_id, recipient.id)
-            if recipient.kind == MemberKind.platform
-            else None
+    def _announce(self, changes: Sequence[Change], principals: Sequence[str]) -> None:
+        platforms: dict[str, list[str]] = {}
+        for history, _ in changes:
+            recipient = self.member(history.record.to.id)
+            if recipient.kind == MemberKind.platform:
+                platforms.setdefault(recipient.id, []).append(history.record.person_id)
+        accounts = {
+            (platform, person): account
+            for platform, persons in platforms.items()
+            for person, account in self.persons.accounts_at(persons, platform).items()
+        }
+        issuer = self.rt.settings.issuer
+        emit_many(
+            self.session,
+            [
+                signals.announcement(
+                    issuer,
+                    history,
+                    event,
+                    principal,
+                    accounts.get((history.record.to.id, history.record.person_id)),
+                )
+                for (history, event), principal in zip(changes, principals, strict=True)
+            ],
         )
-        signals.announce(self.session, self.rt.settings.issuer, history, event, principal, account)
-
-
-def _recipient_id(history: History) -> str:
-    return history.record.to.id
 
 
 def _recipient(member: Member) -> Recipient:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session
-
 from consent.records import Actor, ConsentEvent, EventType, History, replay
 from gateway.events import types
-from gateway.events.outbox import emit
+from gateway.events.outbox import Announcement
 
 EVENT_TYPES = {
     EventType.given: types.CONSENT_GRANTED,
@@ -34,14 +32,14 @@ def subject(issuer: str, principal: str) -> dict[str, Any]:
     return {"format": "iss_sub", "iss": issuer, "sub": principal}
 
 
-def announce(
-    session: Session,
+def announcement(
     issuer: str,
     history: History,
     event: ConsentEvent,
     principal: str,
     account_id: str | None = None,
-) -> str:
+) -> Announcement:
+    """The SET telling the record's recipient of ``event``."""
     record = history.record
     state = replay((*history.events, event))
     payload: dict[str, Any] = {
@@ -58,8 +56,7 @@ def announce(
         payload["reason_admin"] = {"en": event.reason}
     if account_id is not None:  # a platform also gets its own user id for the person
         payload["platform_user_id"] = account_id
-    return emit(
-        session,
+    return Announcement(
         recipient_id=record.to.id,
         event_type=EVENT_TYPES[event.type],
         subject=subject(issuer, principal),

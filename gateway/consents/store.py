@@ -7,14 +7,15 @@ projections, and the SET for its recipient. Nothing here commits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from consent.canonical import commit, new_salt
 from consent.errors import InvalidTransition
+from consent.journal import Change
 from consent.records import (
     Actor,
     ConsentEvent,
@@ -28,20 +29,20 @@ from consent.records import (
 from consent.taxonomy import LawfulBasis, RecipientKind
 from gateway.consents import log_store
 from gateway.consents.models import ConsentEventRow, ConsentRecordRow
-from gateway.db import core, insert_new
+from gateway.db import core, insert_new_many
 
 RECORD, EVENT = core(ConsentRecordRow), core(ConsentEventRow)
 
-# principal(person_id, recipient_id) -> the recipient's pairwise subject for the person
-Principal = Callable[[str, str], str]
-# announce(history, event, principal): queue the SET for the recipient
-Announce = Callable[[History, ConsentEvent, str], None]
+# principals([(person_id, recipient_id), ...]) -> each recipient's pairwise subject
+Principals = Callable[[Sequence[tuple[str, str]]], list[str]]
+# announce(changes, principals): queue the SET of each change for its recipient
+Announce = Callable[[Sequence[Change], Sequence[str]], None]
 
 
 class SqlJournalStore:
-    def __init__(self, session: Session, principal: Principal, announce: Announce) -> None:
+    def __init__(self, session: Session, principals: Principals, announce: Announce) -> None:
         self.session = session
-        self.principal = principal
+        self.principals = principals
         self.announce = announce
 
     def load(self, record_id: str) -> History | None:
@@ -52,27 +53,51 @@ class SqlJournalStore:
             return None
         return _histories(self.session, [row])[0]
 
-    def append(self, history: History, event: ConsentEvent) -> None:
-        record = history.record
-        if record.recipient is None:  # validate() refuses this before we get here
-            raise InvalidTransition("a record without a recipient cannot be stored")
-        principal = self.principal(record.person_id, record.recipient.id)
-        state = replay((*history.events, event))
-        ends_at = event.valid_until or history.valid_until_at(event.at)
-        if not history.events:
-            self.session.execute(insert(RECORD).values(**_record_values(record)))
-        else:
+    def append(self, changes: Sequence[Change]) -> None:
+        """One statement per table for all ``changes`` (executemany)."""
+        if not changes:
+            return
+        for history, _ in changes:
+            if history.record.recipient is None:  # validate() refuses this before
+                raise InvalidTransition("a record without a recipient cannot be stored")
+        principals = self.principals([(h.record.person_id, h.record.to.id) for h, _ in changes])
+        new = [_record_values(h.record) for h, _ in changes if not h.events]
+        if new:
+            self.session.execute(insert(RECORD), new)
+        moved = [
+            {
+                "key": h.record.record_id,
+                "new_state": replay((*h.events, e)).value,
+                "new_ends_at": e.valid_until or h.valid_until_at(e.at),
+            }
+            for h, e in changes
+            if h.events
+        ]
+        if moved:
             self.session.execute(
                 update(RECORD)
-                .where(RECORD.c.record_id == record.record_id)
-                .values(state=state.value, ends_at=ends_at)
+                .where(RECORD.c.record_id == bindparam("key"))
+                .values(state=bindparam("new_state"), ends_at=bindparam("new_ends_at")),
+                moved,
             )
-        salt = new_salt()
-        leaf = log_store.enqueue(self.session, commit(record, event, principal, salt))
-        values = {**_event_values(event), "principal": principal, "salt": salt, "leaf_id": leaf.id}
-        if not insert_new(self.session, EVENT, values):  # a concurrent append took this seq
+        salts = [new_salt() for _ in changes]
+        leaves = log_store.enqueue(
+            self.session,
+            [
+                commit(h.record, e, principal, salt)
+                for (h, e), principal, salt in zip(changes, principals, salts, strict=True)
+            ],
+        )
+        events = [
+            {**_event_values(e), "principal": principal, "salt": salt, "leaf_id": leaf}
+            for (_, e), principal, salt, leaf in zip(
+                changes, principals, salts, leaves, strict=True
+            )
+        ]
+        if len(insert_new_many(self.session, EVENT, events)) != len(events):
+            # a concurrent append took one of these (record, seq): nothing is kept
             raise InvalidTransition("the consent changed meanwhile; read it again")
-        self.announce(history, event, principal)
+        self.announce(changes, principals)
 
 
 def _record_values(record: ConsentRecord) -> dict[str, object]:

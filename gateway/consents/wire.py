@@ -4,7 +4,7 @@ consent core; these only bound sizes and forbid unknown fields."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +43,15 @@ class ConsentIn(Strict):
     guardian_ref: str | None = Field(default=None, min_length=1, max_length=255)
     minor_under_14: bool = False
     collected: Collected = Collected()
+
+
+MAX_BATCH = 1000
+
+
+class ConsentBatchIn(Strict):
+    """Many consents the platform collected, recorded in one call (e.g. a backlog)."""
+
+    consents: list[ConsentIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class WithdrawIn(Strict):
@@ -133,6 +142,22 @@ def consent_out(
 
 class ConsentList(BaseModel):
     consents: list[ConsentOut]
+
+
+class BatchItem(BaseModel):
+    """One consent of a batch: recorded (status 201, the consent) or refused (the
+    error's status and its problem document, as the single call would answer)."""
+
+    index: int
+    status: int
+    consent: ConsentOut | None = None
+    error: dict[str, Any] | None = None
+
+
+class ConsentBatchOut(BaseModel):
+    recorded: int
+    refused: int
+    results: list[BatchItem]
 
 
 class Eligible(BaseModel):

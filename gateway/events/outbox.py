@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +30,17 @@ def new_jti() -> str:
     return secrets.token_urlsafe(24)
 
 
+@dataclass(frozen=True)
+class Announcement:
+    """One SET to queue: for whom, what type, about whom, and the event's members."""
+
+    recipient_id: str
+    event_type: str
+    subject: dict[str, Any]
+    event: dict[str, Any]
+    txn: str | None = None  # RFC 8417 §2.2: one value per underlying change
+
+
 def emit(
     session: Session,
     *,
@@ -38,31 +51,42 @@ def emit(
     txn: str | None = None,
 ) -> str:
     """Queue one SET for a recipient (member id) in the caller's transaction; returns its jti. Never commits."""  # noqa: E501
+    return emit_many(session, [Announcement(recipient_id, event_type, subject, event, txn)])[0]
+
+
+def emit_many(session: Session, announcements: Sequence[Announcement]) -> list[str]:
+    """Queue SETs in the caller's transaction (one statement); their jtis. Never commits."""
+    now = utcnow()
+    rows = [
+        {
+            "jti": new_jti(),
+            "recipient_id": a.recipient_id,
+            "event_type": a.event_type,
+            "claims": _claims(a),
+            "state": DeliveryState.pending,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for a in announcements
+    ]
+    if rows:
+        session.execute(insert(OUTBOX), rows)
+    return [str(row["jti"]) for row in rows]
+
+
+def _claims(a: Announcement) -> dict[str, Any]:
     # RFC 9493 §3: a subject identifier is an object with a "format" member.
-    if not isinstance(subject.get("format"), str):
+    if not isinstance(a.subject.get("format"), str):
         raise ValueError("subject must be a subject identifier with a format (RFC 9493)")
-    if "://" not in event_type and not event_type.startswith("urn:"):
+    if "://" not in a.event_type and not a.event_type.startswith("urn:"):
         raise ValueError("event_type must be a URI (RFC 8417 §2.2)")
-    claims: dict[str, Any] = {"sub_id": subject, "events": {event_type: event}}
-    if txn is not None:
-        claims["txn"] = txn  # RFC 8417 §2.2: one value per underlying change
+    claims: dict[str, Any] = {"sub_id": a.subject, "events": {a.event_type: a.event}}
+    if a.txn is not None:
+        claims["txn"] = a.txn
     if len(json.dumps(claims)) > MAX_EVENT_BYTES:
         raise ValueError(f"a SET payload must stay under {MAX_EVENT_BYTES} bytes")
-    jti = new_jti()
-    now = utcnow()
-    session.execute(
-        insert(OUTBOX).values(
-            jti=jti,
-            recipient_id=recipient_id,
-            event_type=event_type,
-            claims=claims,
-            state=DeliveryState.pending,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
-    return jti
+    return claims
 
 
 def short(error: str) -> str:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import delete, insert, select
 from sqlmodel import Session
 
-from gateway.db import core, insert_new
+from gateway.db import core, insert_new_many
 from gateway.errors import NotFound
 from gateway.identity.models import PairwiseSubject, Person, PlatformAccount
 from gateway.identity.pairwise import pairwise_sub
 from gateway.members.models import Member
 
 PERSON, ACCOUNT, SUBJECT = core(Person), core(PlatformAccount), core(PairwiseSubject)
+CHUNK = 500  # ids per IN list
 
 
 class Persons:
@@ -23,26 +25,73 @@ class Persons:
 
     def of_account(self, platform_id: str, account_id: str, *, create: bool = False) -> str:
         """The person holding this platform account; a first sight creates one."""
-        found = self.session.execute(
-            select(ACCOUNT.c.person_id).where(
-                ACCOUNT.c.platform_id == platform_id, ACCOUNT.c.account_id == account_id
-            )
-        ).scalar()
-        if found is not None:
-            return str(found)
-        if not create:
+        found = self.of_accounts(platform_id, [account_id], create=create)
+        if account_id not in found:
             raise NotFound("no such account")
-        person_id = str(uuid.uuid4())
-        self.session.execute(insert(PERSON).values(id=person_id, minor_under_14=False))
-        linked = insert_new(
-            self.session,
-            ACCOUNT,
-            {"platform_id": platform_id, "account_id": account_id, "person_id": person_id},
+        return found[account_id]
+
+    def of_accounts(
+        self, platform_id: str, account_ids: Sequence[str], *, create: bool = False
+    ) -> dict[str, str]:
+        """account id -> person for these accounts of one platform; with ``create``, a
+        first sight creates a person (one statement per table for all of them)."""
+        if create:
+            return self.link(platform_id, account_ids)[0]
+        return self._persons_of(platform_id, list(dict.fromkeys(account_ids)))
+
+    def link(self, platform_id: str, account_ids: Sequence[str]) -> tuple[dict[str, str], set[str]]:
+        """account id -> person, creating a person for each account seen first; and
+        which accounts this call created (see :meth:`unlink_new`)."""
+        wanted = list(dict.fromkeys(account_ids))
+        found = self._persons_of(platform_id, wanted)
+        missing = [a for a in wanted if a not in found]
+        if not missing:
+            return found, set()
+        new = {account: str(uuid.uuid4()) for account in missing}
+        self.session.execute(
+            insert(PERSON), [{"id": p, "minor_under_14": False} for p in new.values()]
         )
-        if not linked:  # a concurrent first sight won: use its person
-            self.session.execute(delete(PERSON).where(PERSON.c.id == person_id))
-            return self.of_account(platform_id, account_id)
-        return person_id
+        linked = set(
+            insert_new_many(
+                self.session,
+                ACCOUNT,
+                [
+                    {"platform_id": platform_id, "account_id": a, "person_id": p}
+                    for a, p in new.items()
+                ],
+                key=ACCOUNT.c.account_id,
+            )
+        )
+        lost = [a for a in missing if a not in linked]  # a concurrent first sight won
+        if lost:
+            self.session.execute(delete(PERSON).where(PERSON.c.id.in_([new[a] for a in lost])))
+            found.update(self._persons_of(platform_id, lost))
+        found.update({a: new[a] for a in missing if a in linked})
+        return found, linked
+
+    def unlink_new(self, platform_id: str, accounts: dict[str, str]) -> None:
+        """Undo :meth:`link` for accounts it created in this transaction and nothing
+        came to rest on (e.g. their consent was refused): no person is kept for nothing."""
+        if not accounts:
+            return
+        self.session.execute(
+            delete(ACCOUNT).where(
+                ACCOUNT.c.platform_id == platform_id, ACCOUNT.c.account_id.in_(list(accounts))
+            )
+        )
+        self.session.execute(delete(PERSON).where(PERSON.c.id.in_(list(accounts.values()))))
+
+    def _persons_of(self, platform_id: str, account_ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(account_ids), CHUNK):
+            rows = self.session.execute(
+                select(ACCOUNT.c.account_id, ACCOUNT.c.person_id).where(
+                    ACCOUNT.c.platform_id == platform_id,
+                    ACCOUNT.c.account_id.in_(account_ids[start : start + CHUNK]),
+                )
+            )
+            found.update({str(a): str(p) for a, p in rows})
+        return found
 
     def accounts(self, person_id: str) -> list[tuple[str, str]]:
         """``(platform id, account id)`` of every account linked to the person."""
@@ -54,11 +103,21 @@ class Persons:
         return [(str(p), str(a)) for p, a in rows]
 
     def account_at(self, person_id: str, platform_id: str) -> str | None:
-        return self.session.execute(
-            select(ACCOUNT.c.account_id).where(
-                ACCOUNT.c.person_id == person_id, ACCOUNT.c.platform_id == platform_id
+        return self.accounts_at([person_id], platform_id).get(person_id)
+
+    def accounts_at(self, person_ids: Sequence[str], platform_id: str) -> dict[str, str]:
+        """person -> their account id at the platform, for those who have one."""
+        wanted = list(dict.fromkeys(person_ids))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), CHUNK):
+            rows = self.session.execute(
+                select(ACCOUNT.c.person_id, ACCOUNT.c.account_id).where(
+                    ACCOUNT.c.person_id.in_(wanted[start : start + CHUNK]),
+                    ACCOUNT.c.platform_id == platform_id,
+                )
             )
-        ).scalar()
+            found.update({str(p): str(a) for p, a in rows})
+        return found
 
     def sub_of(self, person_id: str, member: Member) -> str:
         """The member's pairwise ``sub`` for the person (computed; nothing written)."""
@@ -67,11 +126,17 @@ class Persons:
     def subject(self, person_id: str, member: Member) -> str:
         """The member's pairwise ``sub`` for the person, remembered so the member can
         name the person by it later. Writes call this; reads use :meth:`sub_of`."""
-        sub = self.sub_of(person_id, member)
-        insert_new(
-            self.session, SUBJECT, {"sector": member.sector, "sub": sub, "person_id": person_id}
-        )
-        return sub
+        return self.subjects([(person_id, member)])[0]
+
+    def subjects(self, pairs: Sequence[tuple[str, Member]]) -> list[str]:
+        """:meth:`subject` for many (person, member) pairs, in one statement."""
+        subs = [self.sub_of(person_id, member) for person_id, member in pairs]
+        rows = {
+            (member.sector, sub): {"sector": member.sector, "sub": sub, "person_id": person_id}
+            for (person_id, member), sub in zip(pairs, subs, strict=True)
+        }
+        insert_new_many(self.session, SUBJECT, list(rows.values()))
+        return subs
 
     def of_subject(self, member: Member, sub: str) -> str:
         found = self.session.execute(
@@ -84,13 +149,29 @@ class Persons:
         return str(found)
 
     def is_minor(self, person_id: str) -> bool:
-        return bool(
-            self.session.execute(
-                select(PERSON.c.minor_under_14).where(PERSON.c.id == person_id)
-            ).scalar()
-        )
+        return person_id in self.minors([person_id])
+
+    def minors(self, person_ids: Sequence[str]) -> set[str]:
+        """Which of these persons are marked as under 14."""
+        wanted = list(dict.fromkeys(person_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), CHUNK):
+            rows = self.session.execute(
+                select(PERSON.c.id).where(
+                    PERSON.c.id.in_(wanted[start : start + CHUNK]), PERSON.c.minor_under_14
+                )
+            )
+            found.update(str(p) for (p,) in rows)
+        return found
 
     def mark_minor(self, person_id: str) -> None:
-        self.session.execute(
-            PERSON.update().where(PERSON.c.id == person_id).values(minor_under_14=True)
-        )
+        self.mark_minors([person_id])
+
+    def mark_minors(self, person_ids: Sequence[str]) -> None:
+        wanted = list(dict.fromkeys(person_ids))
+        for start in range(0, len(wanted), CHUNK):
+            self.session.execute(
+                PERSON.update()
+                .where(PERSON.c.id.in_(wanted[start : start + CHUNK]))
+                .values(minor_under_14=True)
+            )

@@ -30,7 +30,7 @@ def commitment(n: int) -> bytes:
 def enqueue_all(engine: Engine, numbers: range) -> None:
     with transaction(session_factory(engine)) as session:
         for n in numbers:
-            log_store.enqueue(session, commitment(n))
+            log_store.enqueue(session, [commitment(n)])
 
 
 def integrate(engine: Engine) -> int:
@@ -90,8 +90,9 @@ def test_concurrent_writers_and_sequencers_lose_nothing(engine: Engine) -> None:
         start.wait()
         for batch in range(5):
             with transaction(sessions) as session:
-                for n in range(10):
-                    log_store.enqueue(session, commitment(worker * 1000 + batch * 10 + n))
+                log_store.enqueue(
+                    session, [commitment(worker * 1000 + batch * 10 + n) for n in range(10)]
+                )
             with transaction(sessions) as session:
                 log_store.integrate(session, IDENTITY)
 

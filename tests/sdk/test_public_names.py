@@ -27,6 +27,7 @@ PUBLIC = [
     "Health",
     "LocalText",
     "LogInfo",
+    "NewConsent",
     "NotFoundError",
     "Notice",
     "PayloadTooLargeError",
