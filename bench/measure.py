@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import statistics
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 def sample_us(action: Callable[[], object], runs: int, warmup: int = 50) -> list[float]:
@@ -31,3 +32,32 @@ def row(name: str, samples: list[float], unit: str = "µs") -> str:
 
 
 HEADER = "| case | runs | median | p99 |\n| --- | --- | --- | --- |"
+
+
+def in_threads(actions: Sequence[Callable[[], int]], seconds: float) -> int:
+    """Run each action over and over in its own thread for ``seconds``; the sum of what
+    the calls returned (e.g. how many writes each made)."""
+    stop = time.perf_counter() + seconds
+    done = [0] * len(actions)
+
+    def worker(n: int) -> None:
+        while time.perf_counter() < stop:
+            done[n] += actions[n]()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(len(actions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done)
+
+
+def all_of(kind: type, results: Sequence[object]) -> int:
+    """How many results there are, once each is checked to be a ``kind`` (e.g. every
+    consent of a batch recorded); a bench that lost one stops."""
+    wrong = [r for r in results if not isinstance(r, kind)]
+    if wrong:
+        raise SystemExit(
+            f"{len(wrong)} of {len(results)} results are not {kind.__name__}: {wrong[:3]}"
+        )
+    return len(results)
