@@ -13,6 +13,7 @@ from gateway.consents import log_api
 from gateway.consents import upkeep as consents_upkeep
 from gateway.events import api as events_api
 from gateway.events import background as events_background
+from gateway.identity import challenge_api
 from gateway.limits import BodyLimit
 from gateway.members import api as members_api
 from gateway.rights import api as rights_api
@@ -60,6 +61,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(log_api.router)
     app.include_router(rights_api.member_router())
     app.include_router(rights_api.operator_router())
+    app.include_router(challenge_api.router())
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 

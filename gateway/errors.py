@@ -79,6 +79,14 @@ class NotReady(GatewayError):
     pass
 
 
+class ChallengeExpired(GatewayError):
+    pass
+
+
+class ChallengeUsed(Conflict):
+    pass
+
+
 CATALOG: dict[type[GatewayError], Entry] = {
     GatewayError: Entry(500, "server_error", "The gateway failed to handle the request."),
     InvalidRequest: Entry(400, "invalid_request", "The request is malformed."),
@@ -93,6 +101,8 @@ CATALOG: dict[type[GatewayError], Entry] = {
         400, "invalid_client_metadata", "The registration data is not acceptable."
     ),
     NotReady: Entry(503, "temporarily_unavailable", "The gateway is not ready."),
+    ChallengeExpired: Entry(410, "expired_challenge", "The sign-in challenge has expired."),
+    ChallengeUsed: Entry(409, "challenge_used", "The sign-in challenge was already answered."),
 }
 
 # Framework errors (routing, methods, media types) by HTTP status.

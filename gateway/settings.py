@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         description="seconds between consent-log sequencer runs; 0 turns it off",
     )
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+    challenge_ttl: int = Field(
+        default=600,
+        ge=30,
+        le=3600,
+        description="seconds a sign-in or link challenge may take, from the chooser to the return",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -22,6 +22,7 @@ from sdk.errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    GoneError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
@@ -43,6 +44,7 @@ from sdk.platform import AsyncPlatformClient, PlatformClient
 from sdk.receipts import ReceiptError, VerifiedReceipt, verify_receipt
 from sdk.receiver import set_receiver
 from sdk.rights import RightsRequestInfo
+from sdk.signin import ChallengeInfo, VerifiedIdentifier
 from sdk.standard import CategoryInfo, Health, LocalText, PurposeInfo, StandardDocument
 from sdk.streams import (
     DeliverySummary,
@@ -64,6 +66,7 @@ __all__ = [
     "BadRequestError",
     "BrandClient",
     "CategoryInfo",
+    "ChallengeInfo",
     "Checkpoint",
     "CheckpointError",
     "ClientAuth",
@@ -75,6 +78,7 @@ __all__ = [
     "DeliverySummary",
     "EligibleAccount",
     "EligiblePage",
+    "GoneError",
     "Health",
     "LocalText",
     "LogInfo",
@@ -100,6 +104,7 @@ __all__ = [
     "StreamStatus",
     "TransmitterConfig",
     "TransportError",
+    "VerifiedIdentifier",
     "VerifiedReceipt",
     "__version__",
     "open_checkpoint",

@@ -57,6 +57,10 @@ class ConflictError(APIError):
     """409: conflicts with existing data, e.g. a name already taken."""
 
 
+class GoneError(APIError):
+    """410: no longer usable, e.g. an expired sign-in challenge."""
+
+
 class PayloadTooLargeError(APIError):
     """413: the request body is over the gateway's limit."""
 
@@ -77,6 +81,7 @@ _BY_STATUS: dict[int, type[APIError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    410: GoneError,
     413: PayloadTooLargeError,
     429: RateLimitError,
 }

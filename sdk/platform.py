@@ -5,14 +5,20 @@ from __future__ import annotations
 from sdk.client import AsyncClient, SyncClient
 from sdk.consents import ConsentReading, ConsentRecording
 from sdk.rights import RightsOperations
+from sdk.signin import SignInOperations
 from sdk.standard import GatewayOperations
 from sdk.streams import StreamOperations
 
 
 class PlatformOperations(
-    GatewayOperations, ConsentReading, ConsentRecording, RightsOperations, StreamOperations
+    GatewayOperations,
+    ConsentReading,
+    ConsentRecording,
+    RightsOperations,
+    StreamOperations,
+    SignInOperations,
 ):
-    """Operations of a member platform (login challenges and attributes come next)."""
+    """Operations of a member platform (attributes come next)."""
 
 
 class PlatformClient(SyncClient, PlatformOperations):

@@ -5,7 +5,7 @@
   wait on each other for the log head;
 - the expiry job: once a minute it appends the ``expired`` event to consents whose
   validity ended, so recipients hear of it by SET, and forgets the ``jti`` of expired
-  member assertions.
+  member assertions and the sign-in challenges that expired.
 
 Several gateway workers may each run it: the log head's row lock admits one sequencer
 at a time, and expiring a consent twice is refused by its lifecycle.
@@ -17,10 +17,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import timedelta
 
 from gateway.consents.log_store import LogIdentity, integrate
 from gateway.consents.service import Consents
 from gateway.db import transaction, utcnow
+from gateway.identity.challenges import Challenges
 from gateway.members.auth import prune_jtis
 from gateway.runtime import Runtime
 
@@ -41,10 +43,13 @@ def sequence_log(rt: Runtime) -> int:
 
 
 def expire_due(rt: Runtime) -> int:
-    """Append ``expired`` to lapsed consents, and forget expired assertion jti values."""
+    """Append ``expired`` to lapsed consents; forget expired assertion jti values and
+    sign-in challenges."""
     with transaction(rt.sessions) as session:
-        prune_jtis(session, utcnow())
-        return Consents(session, rt).expire_due(utcnow())
+        now = utcnow()
+        prune_jtis(session, now)
+        Challenges(session, rt.hasher, issuer=rt.settings.issuer, ttl=timedelta(0)).prune(now)
+        return Consents(session, rt).expire_due(now)
 
 
 class Upkeep:

@@ -4,8 +4,9 @@ subjects issued for them. Only the gateway knows ``person.id``."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Column, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, String, UniqueConstraint
 from sqlmodel import Field
 
 from gateway.db import Table, UTCDateTime, utcnow
@@ -54,3 +55,41 @@ class PairwiseSubject(Table, table=True):
             String(36), ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True
         )
     )
+
+
+class LoginChallenge(Table, table=True):
+    """A sign-in or link round trip through one platform (see ``challenges.py``).
+
+    Short-lived: the upkeep job deletes a row once it expires. Only keyed hashes of the
+    challenge, the verifier and the browser binding are stored."""
+
+    __tablename__ = "login_challenge"
+    __table_args__ = (
+        CheckConstraint("kind IN ('login', 'link')", name="kind"),
+        CheckConstraint("state IN ('pending', 'accepted', 'rejected', 'completed')", name="state"),
+    )
+
+    id: str = Field(primary_key=True, max_length=80)  # hash of the challenge
+    kind: str = Field(max_length=8)
+    state: str = Field(max_length=16)
+    platform_id: str = Field(
+        sa_column=Column(
+            String(36), ForeignKey("member.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    client_id: str | None = Field(default=None, max_length=64)  # the relying party, if any
+    browser_hash: str = Field(max_length=80)
+    verifier_hash: str | None = Field(default=None, max_length=80, unique=True)
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The platform's answer.
+    account_id: str | None = Field(default=None, max_length=255)
+    acr: str | None = Field(default=None, max_length=64)
+    amr: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    identifiers: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
+    error: str | None = Field(default=None, max_length=64)
+    error_description: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    answered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
