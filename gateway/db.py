@@ -7,7 +7,7 @@ command) owns the transaction through :func:`transaction`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,15 +137,7 @@ def insert_new(session: Session, table: sa.Table, values: dict[str, Any]) -> boo
     Races on unique keys end here instead of in a SAVEPOINT: pysqlite would open its own
     transaction for a SAVEPOINT issued first and commit it on RELEASE.
     """
-    bind = session.get_bind()
-    statement: Any
-    if bind.dialect.name == "postgresql":
-        statement = pg_insert(table).values(**values).on_conflict_do_nothing()
-    else:
-        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
-    # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
-    key = next(iter(table.primary_key.columns))
-    return session.execute(statement.returning(key)).first() is not None
+    return bool(insert_new_many(session, table, [values]))
 
 
 def insert_new_many(
@@ -165,5 +157,13 @@ def insert_new_many(
         statement = pg_insert(table).on_conflict_do_nothing()
     else:
         statement = sqlite_insert(table).on_conflict_do_nothing()
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
     column = key if key is not None else next(iter(table.primary_key.columns))
     return [value for (value,) in session.execute(statement.returning(column), rows)]
+
+
+def chunks(ids: Iterable[str], size: int = 500) -> Iterator[list[str]]:
+    """Distinct ``ids`` in lists of at most ``size``, for IN lists of bounded length."""
+    distinct = list(dict.fromkeys(ids))
+    for start in range(0, len(distinct), size):
+        yield distinct[start : start + size]

@@ -75,8 +75,32 @@ def _out(consents: Consents, member: Member, history: History) -> wire.ConsentOu
     return wire.consent_out(history, consents.persons.sub_of(person, member), account, utcnow())
 
 
-def _recorded(outcome: Outcome) -> bool:
-    return isinstance(outcome, History)
+def _record_all(
+    consents: Consents, platform: Member, items: list[wire.ConsentIn], rt: Runtime
+) -> list[Outcome]:
+    """Record consents the platform collected, each checked on its own. A first-seen
+    account makes a person, kept only if a consent of theirs was recorded; a minor's
+    mark is kept the same way."""
+    persons, created = consents.persons.link(platform.id, [i.account_id for i in items])
+    outcomes = consents.give_many(
+        [
+            Ask(
+                persons[item.account_id],
+                platform,
+                _terms(item),
+                _evidence(rt, item.collected),
+                minor=item.minor_under_14,
+            )
+            for item in items
+        ]
+    )
+    kept = {i.account_id for i, o in zip(items, outcomes, strict=True) if isinstance(o, History)}
+    consents.persons.mark_minors(
+        [persons[i.account_id] for i in items if i.minor_under_14 and i.account_id in kept]
+    )
+    unused = {a: persons[a] for a in created - kept}  # as if the refused were never sent
+    consents.persons.unlink_new(platform.id, unused)
+    return outcomes
 
 
 def _batch_out(
@@ -111,10 +135,9 @@ def member_router() -> APIRouter:
         response: Response,
     ) -> wire.ConsentOut:
         """Record a consent the platform collected in its own UI (recipient: itself)."""
-        person = consents.persons.of_account(platform.id, body.account_id, create=True)
-        if body.minor_under_14:
-            consents.persons.mark_minor(person)
-        history = consents.give(person, platform, _terms(body), _evidence(rt, body.collected))
+        (history,) = _record_all(consents, platform, [body], rt)
+        if not isinstance(history, History):
+            raise history  # and the transaction rolls back: nothing is kept
         response.headers["Location"] = f"/v1/consents/{history.record.record_id}"
         return _out(consents, platform, history)
 
@@ -125,27 +148,8 @@ def member_router() -> APIRouter:
         """Record up to 1,000 consents the platform collected, in one transaction. Each
         is checked on its own and answered on its own: a refused one (with the error
         the single call gives) does not hold the others back."""
-        items = body.consents
-        persons, created = consents.persons.link(platform.id, [i.account_id for i in items])
-        outcomes = consents.give_many(
-            [
-                Ask(
-                    persons[item.account_id],
-                    platform,
-                    _terms(item),
-                    _evidence(rt, item.collected),
-                    minor=item.minor_under_14,
-                )
-                for item in items
-            ]
-        )
-        kept = {i.account_id for i, o in zip(items, outcomes, strict=True) if _recorded(o)}
-        consents.persons.mark_minors(
-            [persons[i.account_id] for i in items if i.minor_under_14 and i.account_id in kept]
-        )
-        unused = {a: persons[a] for a in created - kept}  # as if the refused were never sent
-        consents.persons.unlink_new(platform.id, unused)
-        return _batch_out(consents, platform, items, outcomes)
+        outcomes = _record_all(consents, platform, body.consents, rt)
+        return _batch_out(consents, platform, body.consents, outcomes)
 
     @api.get("/consents", response_model=wire.ConsentList)
     def list_consents(

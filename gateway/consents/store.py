@@ -29,7 +29,7 @@ from consent.records import (
 from consent.taxonomy import LawfulBasis, RecipientKind
 from gateway.consents import log_store
 from gateway.consents.models import ConsentEventRow, ConsentRecordRow
-from gateway.db import core, insert_new_many
+from gateway.db import chunks, core, insert_new_many
 
 RECORD, EVENT = core(ConsentRecordRow), core(ConsentEventRow)
 
@@ -204,17 +204,12 @@ def _histories(session: Session, rows: Iterable[object]) -> list[History]:
     if not records:
         return []
     events: dict[str, list[ConsentEvent]] = {r.record_id: [] for r in records}
-    for chunk in _chunks(list(events), 500):
+    for chunk in chunks(events):
         for row in session.execute(
             select(EVENT).where(EVENT.c.record_id.in_(chunk)).order_by(EVENT.c.seq)
         ):
             events[row.record_id].append(event_of(row))
     return [History(r, tuple(events[r.record_id])) for r in records]
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def histories(

@@ -17,12 +17,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import timedelta
 
 from gateway.consents.log_store import LogIdentity, integrate
 from gateway.consents.service import Consents
 from gateway.db import transaction, utcnow
-from gateway.identity.challenges import Challenges
+from gateway.identity import challenges
 from gateway.members.auth import prune_jtis
 from gateway.runtime import Runtime
 
@@ -48,7 +47,7 @@ def expire_due(rt: Runtime) -> int:
     with transaction(rt.sessions) as session:
         now = utcnow()
         prune_jtis(session, now)
-        Challenges(session, rt.hasher, issuer=rt.settings.issuer, ttl=timedelta(0)).prune(now)
+        challenges.prune(session, now)
         return Consents(session, rt).expire_due(now)
 
 

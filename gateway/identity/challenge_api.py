@@ -120,14 +120,9 @@ def router() -> APIRouter:
     @api.post("/reject", response_model=Redirect)
     def reject(body: RejectIn, platform: PlatformDep, challenges: ChallengesDep) -> Redirect:
         """The platform refuses (the user cancelled, or could not authenticate)."""
-        row = challenges.for_platform(body.challenge, platform)
         return Redirect(
             redirect_to=challenges.reject(
-                body.challenge,
-                platform,
-                ChallengeKind(row.kind),
-                body.error,
-                body.error_description,
+                body.challenge, platform, body.error, body.error_description
             )
         )
 

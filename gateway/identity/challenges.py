@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -184,26 +184,17 @@ class Challenges:
             account_id=acceptance.account_id,
             acr=acceptance.acr,
             amr=list(acceptance.amr),
-            identifiers=[i.__dict__ for i in acceptance.identifiers],
+            identifiers=[asdict(i) for i in acceptance.identifiers],
         )
 
-    def reject(
-        self, challenge: str, platform: Member, kind: ChallengeKind, error: str, description: str
-    ) -> str:
+    def reject(self, challenge: str, platform: Member, error: str, description: str) -> str:
+        """The platform refuses, whatever the kind; the URL to send the browser back to."""
         return self._answer(
-            self._answerable(challenge, platform, kind),
+            self.for_platform(challenge, platform),
             Action.reject,
             error=error,
             error_description=description,
         )
-
-    # --- upkeep --------------------------------------------------------------------
-
-    def prune(self, now: datetime) -> int:
-        """Forget challenges past their expiry: they can no longer be used, and an
-        accepted one holds a platform user id that should not outlive its purpose."""
-        result = self.session.execute(CHALLENGE.delete().where(CHALLENGE.c.expires_at <= now))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     # --- the lifecycle -------------------------------------------------------------
 
@@ -245,3 +236,10 @@ class Challenges:
         self.session.refresh(row)
         if moved is None:  # answered or completed meanwhile, or before
             raise ChallengeUsed(f"the challenge was already {row.state}")
+
+
+def prune(session: Session, now: datetime) -> int:
+    """Forget challenges past their expiry (the upkeep job): they can no longer be used,
+    and an accepted one holds a platform user id that should not outlive its purpose."""
+    result = session.execute(CHALLENGE.delete().where(CHALLENGE.c.expires_at <= now))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -8,14 +8,13 @@ from collections.abc import Sequence
 from sqlalchemy import delete, insert, select
 from sqlmodel import Session
 
-from gateway.db import core, insert_new_many
+from gateway.db import chunks, core, insert_new_many
 from gateway.errors import NotFound
 from gateway.identity.models import PairwiseSubject, Person, PlatformAccount
 from gateway.identity.pairwise import pairwise_sub
 from gateway.members.models import Member
 
 PERSON, ACCOUNT, SUBJECT = core(Person), core(PlatformAccount), core(PairwiseSubject)
-CHUNK = 500  # ids per IN list
 
 
 class Persons:
@@ -37,7 +36,7 @@ class Persons:
         first sight creates a person (one statement per table for all of them)."""
         if create:
             return self.link(platform_id, account_ids)[0]
-        return self._persons_of(platform_id, list(dict.fromkeys(account_ids)))
+        return self._persons_of(platform_id, account_ids)
 
     def link(self, platform_id: str, account_ids: Sequence[str]) -> tuple[dict[str, str], set[str]]:
         """account id -> person, creating a person for each account seen first; and
@@ -81,13 +80,12 @@ class Persons:
         )
         self.session.execute(delete(PERSON).where(PERSON.c.id.in_(list(accounts.values()))))
 
-    def _persons_of(self, platform_id: str, account_ids: list[str]) -> dict[str, str]:
+    def _persons_of(self, platform_id: str, account_ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
-        for start in range(0, len(account_ids), CHUNK):
+        for chunk in chunks(account_ids):
             rows = self.session.execute(
                 select(ACCOUNT.c.account_id, ACCOUNT.c.person_id).where(
-                    ACCOUNT.c.platform_id == platform_id,
-                    ACCOUNT.c.account_id.in_(account_ids[start : start + CHUNK]),
+                    ACCOUNT.c.platform_id == platform_id, ACCOUNT.c.account_id.in_(chunk)
                 )
             )
             found.update({str(a): str(p) for a, p in rows})
@@ -107,13 +105,11 @@ class Persons:
 
     def accounts_at(self, person_ids: Sequence[str], platform_id: str) -> dict[str, str]:
         """person -> their account id at the platform, for those who have one."""
-        wanted = list(dict.fromkeys(person_ids))
         found: dict[str, str] = {}
-        for start in range(0, len(wanted), CHUNK):
+        for chunk in chunks(person_ids):
             rows = self.session.execute(
                 select(ACCOUNT.c.person_id, ACCOUNT.c.account_id).where(
-                    ACCOUNT.c.person_id.in_(wanted[start : start + CHUNK]),
-                    ACCOUNT.c.platform_id == platform_id,
+                    ACCOUNT.c.person_id.in_(chunk), ACCOUNT.c.platform_id == platform_id
                 )
             )
             found.update({str(p): str(a) for p, a in rows})
@@ -153,25 +149,16 @@ class Persons:
 
     def minors(self, person_ids: Sequence[str]) -> set[str]:
         """Which of these persons are marked as under 14."""
-        wanted = list(dict.fromkeys(person_ids))
         found: set[str] = set()
-        for start in range(0, len(wanted), CHUNK):
+        for chunk in chunks(person_ids):
             rows = self.session.execute(
-                select(PERSON.c.id).where(
-                    PERSON.c.id.in_(wanted[start : start + CHUNK]), PERSON.c.minor_under_14
-                )
+                select(PERSON.c.id).where(PERSON.c.id.in_(chunk), PERSON.c.minor_under_14)
             )
             found.update(str(p) for (p,) in rows)
         return found
 
-    def mark_minor(self, person_id: str) -> None:
-        self.mark_minors([person_id])
-
     def mark_minors(self, person_ids: Sequence[str]) -> None:
-        wanted = list(dict.fromkeys(person_ids))
-        for start in range(0, len(wanted), CHUNK):
+        for chunk in chunks(person_ids):
             self.session.execute(
-                PERSON.update()
-                .where(PERSON.c.id.in_(wanted[start : start + CHUNK]))
-                .values(minor_under_14=True)
+                PERSON.update().where(PERSON.c.id.in_(chunk)).values(minor_under_14=True)
             )

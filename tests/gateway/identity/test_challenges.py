@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlmodel import Session
 
+from gateway.consents import upkeep
 from gateway.db import transaction, utcnow
 from gateway.errors import ChallengeExpired, ChallengeUsed, Forbidden, InvalidRequest, NotFound
 from gateway.identity.challenges import (
@@ -23,6 +24,7 @@ from gateway.identity.challenges import (
     ChallengeKind,
     Challenges,
     ChallengeState,
+    prune,
     sources,
     target,
 )
@@ -221,7 +223,7 @@ async def test_an_expired_challenge_is_gone(
         later = utcnow() + timedelta(seconds=601)
         with pytest.raises(ChallengeExpired):
             challenges(session, runtime, later).complete(verifier, BROWSER)
-        assert challenges(session, runtime, later).prune(later) == 2  # upkeep forgets both
+        assert prune(session, later) == 2  # the upkeep job forgets both
     with runtime.sessions() as session:
         assert session.execute(select(LoginChallenge)).first() is None
 
@@ -359,3 +361,12 @@ def test_only_a_platform_with_its_credential_answers(
     assert (
         _post(client, alliance, "describe", {"challenge": challenge}).json()["state"] == "pending"
     )
+
+
+def test_the_upkeep_job_forgets_expired_challenges(alliance: Alliance, runtime: Runtime) -> None:
+    open_challenge(runtime, alliance.platform["id"], at=utcnow() - timedelta(seconds=601))
+    live = open_challenge(runtime, alliance.platform["id"])
+    upkeep.expire_due(runtime)
+    with runtime.sessions() as session:
+        (kept,) = session.execute(select(LoginChallenge)).scalars()
+    assert kept.id == runtime.hasher.hash(live)
