@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from bench import schema
-from bench.consent import decisions, proofs
+from bench.consent import decisions, proofs, writes
+from bench.measure import Targets
 
 
 def main() -> None:
-    for module in (schema, decisions, proofs):
-        module.main()
+    """Every benchmark runs; a missed target then fails the whole run."""
+    targets = Targets()
+    schema.main()
+    for module in (decisions, proofs, writes):
+        module.main(targets)
+    targets.finish()
 
 
 if __name__ == "__main__":

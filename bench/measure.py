@@ -61,3 +61,23 @@ def all_of(kind: type, results: Sequence[object]) -> int:
             f"{len(wrong)} of {len(results)} results are not {kind.__name__}: {wrong[:3]}"
         )
     return len(results)
+
+
+class Targets:
+    """The issue's targets a benchmark checks: a missed one fails the run (exit 1)."""
+
+    def __init__(self) -> None:
+        self.missed: list[str] = []
+
+    def at_most(self, what: str, value: float, limit: float, unit: str) -> None:
+        if value > limit:
+            self.missed.append(f"{what}: {value:.3g} {unit} > {limit:g} {unit}")
+
+    def at_least(self, what: str, value: float, limit: float, unit: str) -> None:
+        if value < limit:
+            self.missed.append(f"{what}: {value:.3g} {unit} < {limit:g} {unit}")
+
+    def finish(self) -> None:
+        if self.missed:
+            raise SystemExit("targets missed:\n  " + "\n  ".join(self.missed))
+        print("\nall targets checked here are met")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from bench.measure import HEADER, row, sample_us
+from bench.measure import HEADER, Targets, percentile, row, sample_us
 from consent.policy import Facts, Question, decide
 from consent.records import (
     Actor,
@@ -23,6 +23,7 @@ from consent.records import (
 )
 from consent.taxonomy import LawfulBasis, RecipientKind, load_standard
 
+P99_US = 200.0  # the target, in-process
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -64,7 +65,7 @@ def _history(brand: str, purpose: str, categories: frozenset[str], *extra: Event
     return history
 
 
-def main() -> None:
+def main(targets: Targets | None = None) -> None:
     standard = load_standard()
     view = standard.purposes["marketing.brand_view"].necessity
     aggregate = standard.purposes["analytics.aggregate"].necessity
@@ -85,6 +86,7 @@ def main() -> None:
         ),
         f"all {len(view)} leaves of the purpose": frozenset(view),
     }
+    checks = targets if targets is not None else Targets()
     print("\n### policy.decide (in-process)\n")
     print(HEADER)
     for name, categories in cases.items():
@@ -97,7 +99,11 @@ def main() -> None:
         def call(q: Question = question) -> object:
             return decide(q, histories, facts)
 
-        print(row(name, sample_us(call, 20_000)))
+        samples = sample_us(call, 20_000)
+        print(row(name, samples))
+        checks.at_most(f"decision p99, {name}", percentile(samples, 0.99), P99_US, "µs")
+    if targets is None:
+        checks.finish()
 
 
 if __name__ == "__main__":

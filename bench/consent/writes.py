@@ -38,7 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from bench.consent import writes_api
-from bench.measure import all_of, in_threads
+from bench.measure import Targets, all_of, in_threads
 from consent.journal import Evidence
 from consent.records import Actor, History
 from gateway import migrate
@@ -58,6 +58,7 @@ THREADS = int(os.environ.get("ACCORD_BENCH_THREADS", "4"))
 DURATION = float(os.environ.get("ACCORD_BENCH_SECONDS", "5"))
 BATCH = int(os.environ.get("ACCORD_BENCH_BATCH", "100"))
 RUNS = 3
+TARGET = 1000.0  # consents/s on PostgreSQL, in the batch paths
 TERMS = Terms(
     "personalize.content",
     frozenset({"user.demographic.city_tier", "user.device.type"}),
@@ -238,7 +239,8 @@ def measure(
     return rates
 
 
-def main() -> None:
+def main(targets: Targets | None = None) -> None:
+    checks = targets if targets is not None else Targets()
     print(f"\nconsent writes with log append ({RUNS} runs of {DURATION:.0f} s)")
     print("| backend | path | writers | consents/s per run | median |")
     print("| --- | --- | --- | --- | --- |")
@@ -256,14 +258,21 @@ def main() -> None:
             options = f"-csearch_path={schema}"
             engine = make_engine(url, connect_args={"options": options})
             served = f"{url}?options={quote(options)}"
-            measure("PostgreSQL", engine, folder, served, options)
+            rates = measure("PostgreSQL", engine, folder, served, options)
+            for how in (f"service, {BATCH} per transaction", f"HTTP API, {BATCH} per request"):
+                median = statistics.median(rates[how])
+                checks.at_least(f"PostgreSQL writes ({how})", median, TARGET, "consents/s")
             engine.dispose()
             with admin.begin() as connection:
                 connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
+        else:
+            print("no PostgreSQL (ACCORD_TEST_POSTGRES_URL): the target is not checked")
         engine = make_engine(f"sqlite:///{folder}/writes.db")
         measure("SQLite", engine, folder, f"sqlite:///{folder}/writes.db")
         engine.dispose()
+    if targets is None:
+        checks.finish()
 
 
 if __name__ == "__main__":
