@@ -122,6 +122,27 @@ class Pseudonym:
     sub: str
 
 
+@dataclass(frozen=True)
+class Authorization:
+    """A sign-in or data authorisation the person gave a member (an OAuth grant)."""
+
+    member: str  # the member's name
+    scope: str
+    granted_at: datetime
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A session at the gateway, opened through one member platform."""
+
+    platform: str
+    signed_in_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+
+
 def receipt_path(record_id: str, seq: int) -> str:
     """Where the signed receipt of one event is served (to the record's recipient)."""
     return f"/v1/consents/{record_id}/receipts/{seq}"
@@ -134,6 +155,8 @@ def export_document(
     subjects: Sequence[Pseudonym],
     consents: Sequence[History],
     requests: Sequence[RightsRequest],
+    authorizations: Sequence[Authorization] = (),
+    sessions: Sequence[SignIn] = (),
     minor_under_14: bool = False,
     known_since: datetime | None = None,
 ) -> dict[str, Any]:
@@ -171,6 +194,25 @@ def export_document(
             }
             for h in consents
             for e in h.events
+        ],
+        "authorizations": [
+            {
+                "member": a.member,
+                "scope": a.scope,
+                "granted_at": timestamp(a.granted_at),
+                "revoked_at": timestamp(a.revoked_at) if a.revoked_at else None,
+                "revoked_reason": a.revoked_reason,
+            }
+            for a in authorizations
+        ],
+        "sessions": [
+            {
+                "platform": s.platform,
+                "signed_in_at": timestamp(s.signed_in_at),
+                "expires_at": timestamp(s.expires_at),
+                "ended_at": timestamp(s.ended_at) if s.ended_at else None,
+            }
+            for s in sessions
         ],
         "access_log": [],
         "attributes": [],

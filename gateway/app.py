@@ -16,6 +16,7 @@ from gateway.events import background as events_background
 from gateway.identity import challenge_api
 from gateway.limits import BodyLimit
 from gateway.members import api as members_api
+from gateway.oauth import api as oauth_api
 from gateway.rights import api as rights_api
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     errors.install(app)
     app.include_router(health.router)
     app.include_router(discovery.router)
+    app.include_router(oauth_api.router())
     app.include_router(standard_api.router)
     app.include_router(members_api.router())
     app.include_router(events_api.well_known)

@@ -107,6 +107,19 @@ class Settings(BaseSettings):
         le=3600,
         description="seconds a sign-in or link challenge may take, from the chooser to the return",
     )
+    access_token_ttl: int = Field(
+        default=900, ge=60, le=86400, description="seconds an access token (RFC 9068 JWT) lives"
+    )
+    id_token_ttl: int = Field(default=600, ge=60, le=86400, description="seconds an ID token lives")
+    refresh_token_ttl: int = Field(
+        default=2_592_000,
+        ge=300,
+        le=31_536_000,
+        description="seconds a refresh token lives unless rotated first (30 days)",
+    )
+    code_ttl: int = Field(
+        default=60, ge=10, le=600, description="seconds an authorization code may wait"
+    )
 
     @field_validator("database_url")
     @classmethod

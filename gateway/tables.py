@@ -7,6 +7,7 @@ from gateway.db import metadata
 from gateway.events import models as events
 from gateway.identity import models as identity
 from gateway.members import models as members
+from gateway.oauth import models as oauth
 from gateway.rights import models as rights
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "identity",
     "members",
     "metadata",
+    "oauth",
     "rights",
 ]

@@ -78,7 +78,7 @@ def _basic(session: Session, rt: Runtime, value: str) -> Member:
     if (
         member is None
         or stored is None
-        or member.auth_method != AuthMethod.client_secret_basic
+        or not AuthMethod(member.auth_method).has_secret
         or not rt.hasher.verify(unquote(secret), stored)
     ):
         raise _refuse()
@@ -86,6 +86,12 @@ def _basic(session: Session, rt: Runtime, value: str) -> Member:
 
 
 def _assertion(session: Session, rt: Runtime, token: str) -> Member:
+    return verify_assertion(session, rt, token, [rt.settings.issuer])
+
+
+def verify_assertion(session: Session, rt: Runtime, token: str, audiences: list[str]) -> Member:
+    """The member that signed this client assertion (RFC 7523 §3), its ``jti`` now
+    spent; any failure is the same :class:`MemberUnauthorized`."""
     try:
         unverified = jwt.decode(token, options={"verify_signature": False})
         header = jwt.get_unverified_header(token)
@@ -101,7 +107,7 @@ def _assertion(session: Session, rt: Runtime, token: str) -> Member:
             token,
             key,
             algorithms=ASSERTION_ALGORITHMS,
-            audience=rt.settings.issuer,
+            audience=audiences,
             issuer=member.client_id,
             leeway=LEEWAY,
             options={"require": ["iss", "sub", "aud", "exp", "jti"]},

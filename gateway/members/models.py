@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, String
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, String, false
 from sqlmodel import Field
 
 from gateway.db import Table, UTCDateTime, utcnow
@@ -26,7 +26,20 @@ class AuthMethod(StrEnum):
     """Token endpoint client authentication methods a member may register."""
 
     client_secret_basic = "client_secret_basic"  # noqa: S105 - a method name, not a secret
+    client_secret_post = "client_secret_post"  # noqa: S105 - a method name, not a secret
     private_key_jwt = "private_key_jwt"
+    none = "none"  # a public client: PKCE alone binds its code (RFC 7636)
+
+    @property
+    def has_secret(self) -> bool:
+        return self in {AuthMethod.client_secret_basic, AuthMethod.client_secret_post}
+
+
+class SigningAlg(StrEnum):
+    """How the gateway signs a member's ID and access tokens."""
+
+    ES256 = "ES256"
+    RS256 = "RS256"  # for clients that cannot verify ECDSA
 
 
 class Member(Table, table=True):
@@ -35,8 +48,11 @@ class Member(Table, table=True):
         CheckConstraint("kind IN ('platform', 'brand')", name="kind"),
         CheckConstraint("status IN ('active', 'disabled')", name="status"),
         CheckConstraint(
-            "auth_method IN ('client_secret_basic', 'private_key_jwt')", name="auth_method"
+            "auth_method IN ('client_secret_basic', 'client_secret_post', 'private_key_jwt',"
+            " 'none')",
+            name="auth_method",
         ),
+        CheckConstraint("signing_alg IN ('ES256', 'RS256')", name="signing_alg"),
         CheckConstraint("kind = 'platform' OR login_url IS NULL", name="login_url_platform"),
     )
 
@@ -55,6 +71,11 @@ class Member(Table, table=True):
     login_url: str | None = Field(default=None, max_length=2000)
     events_endpoint: str | None = Field(default=None, max_length=2000)
     jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    signing_alg: str = Field(
+        default=SigningAlg.ES256, max_length=8, sa_column_kwargs={"server_default": "ES256"}
+    )
+    # RFC 9126 §6: only pushed authorization requests are accepted from this client.
+    require_par: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     status: str = Field(default=MemberStatus.active, max_length=16)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.members.models import AuthMethod, MemberKind, MemberStatus
+from gateway.members.models import AuthMethod, MemberKind, MemberStatus, SigningAlg
 
 
 class Contact(BaseModel):
@@ -37,6 +37,12 @@ class MemberSpec(BaseModel):
         default=None, description="default: private_key_jwt with jwks, else client_secret_basic"
     )
     purposes: list[str] = Field(default_factory=list, max_length=50)
+    id_token_signed_response_alg: SigningAlg = Field(
+        default=SigningAlg.ES256, description="ES256, or RS256 for clients without ECDSA"
+    )
+    require_pushed_authorization_requests: bool = Field(
+        default=False, description="accept authorization requests only through /par (RFC 9126)"
+    )
 
 
 class MemberView(BaseModel):
@@ -52,6 +58,8 @@ class MemberView(BaseModel):
     events_endpoint: str | None
     jwks: dict[str, Any] | None
     purposes: list[str]
+    id_token_signed_response_alg: SigningAlg
+    require_pushed_authorization_requests: bool
     status: MemberStatus
     created_at: datetime
     disabled_at: datetime | None

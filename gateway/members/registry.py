@@ -23,6 +23,7 @@ from gateway.members.models import (
     MemberPurpose,
     MemberRedirectURI,
     MemberStatus,
+    SigningAlg,
 )
 from gateway.members.registration import Contact, MemberSpec, MemberView, Registration
 from gateway.secret_hash import SecretHasher, new_secret
@@ -56,12 +57,17 @@ class Registry:
         )
         if method is AuthMethod.private_key_jwt and jwks is None:
             raise InvalidClientMetadata("private_key_jwt needs jwks")
+        if method is AuthMethod.none and kind is MemberKind.platform:
+            raise InvalidClientMetadata(
+                "a platform answers sign-in challenges from its backend and needs a credential:"
+                " auth_method none is for public clients (brands' apps) only"
+            )
         purposes = rules.check_purposes(spec.purposes, RecipientKind(kind.value), self.standard)
         key = rules.name_key(name)
         if self._by_name_key(key) is not None:
             raise Conflict(f"a member named {name!r} already exists")
 
-        secret = new_secret() if method is AuthMethod.client_secret_basic else None
+        secret = new_secret() if method.has_secret else None
         member = Member(
             id=str(uuid.uuid4()),
             kind=kind.value,
@@ -78,6 +84,8 @@ class Registry:
             login_url=spec.login_url,
             events_endpoint=spec.events_endpoint,
             jwks=jwks,
+            signing_alg=spec.id_token_signed_response_alg.value,
+            require_par=spec.require_pushed_authorization_requests,
         )
         self.session.add(member)
         self.session.add_all(
@@ -154,6 +162,8 @@ class Registry:
             events_endpoint=member.events_endpoint,
             jwks=member.jwks,
             purposes=list(purposes),
+            id_token_signed_response_alg=SigningAlg(member.signing_alg),
+            require_pushed_authorization_requests=member.require_par,
             status=MemberStatus(member.status),
             created_at=member.created_at,
             disabled_at=member.disabled_at,

@@ -19,11 +19,13 @@ from sqlalchemy import case, delete, select, update
 from sqlmodel import Session
 
 from consent.rights import (
+    Authorization,
     LinkedAccount,
     Pseudonym,
     RequestKind,
     RequestState,
     RightsRequest,
+    SignIn,
     export_document,
 )
 from gateway.consents import signals, store
@@ -36,6 +38,7 @@ from gateway.identity.models import Person
 from gateway.identity.pairwise import pairwise_sub
 from gateway.identity.persons import ACCOUNT, PERSON, SUBJECT
 from gateway.members.models import Member, MemberKind
+from gateway.oauth.store import GRANT, SESSION
 from gateway.rights.models import RightsRequestRow
 from gateway.runtime import Runtime
 
@@ -190,8 +193,23 @@ class Rights:
                 .order_by(REQUEST.c.received_at, REQUEST.c.id)
             )
         ]
+        grants = self.session.execute(
+            select(MEMBER.c.name, GRANT.c.scope, GRANT.c.created_at)
+            .add_columns(GRANT.c.revoked_at, GRANT.c.revoked_reason)
+            .join(MEMBER, MEMBER.c.id == GRANT.c.member_id)
+            .where(GRANT.c.person_id == person_id)
+            .order_by(GRANT.c.created_at, GRANT.c.id)
+        )
+        sessions = self.session.execute(
+            select(MEMBER.c.name, SESSION.c.auth_time, SESSION.c.expires_at, SESSION.c.ended_at)
+            .join(MEMBER, MEMBER.c.id == SESSION.c.platform_id)
+            .where(SESSION.c.person_id == person_id)
+            .order_by(SESSION.c.auth_time, SESSION.c.id)
+        )
         return export_document(
             generated_at=now,
+            authorizations=[Authorization(*row) for row in grants],
+            sessions=[SignIn(*row) for row in sessions],
             accounts=[LinkedAccount(str(n), str(a), at) for n, a, at in accounts],
             subjects=[Pseudonym(str(sector), str(sub)) for sector, sub in subjects],
             consents=self.consents.of_person(person_id),

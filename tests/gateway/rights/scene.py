@@ -4,6 +4,7 @@ first platform (one withdrawn) and to brand A, and a pairwise subject issued for
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import insert
 from sqlmodel import Session
@@ -12,10 +13,11 @@ from consent.journal import Evidence
 from consent.records import Actor
 from gateway.consents.service import Consents, Terms
 from gateway.consents.upkeep import sequence_log
-from gateway.db import transaction
+from gateway.db import transaction, utcnow
 from gateway.identity.pairwise import pairwise_sub
 from gateway.identity.persons import ACCOUNT
 from gateway.members.models import Member
+from gateway.oauth.store import SESSION, Store
 from gateway.runtime import Runtime
 from sdk import AsyncPlatformClient
 from tests.gateway.alliance import Alliance
@@ -64,6 +66,29 @@ async def known_person(alliance: Alliance, runtime: Runtime, redleaf: AsyncPlatf
             Evidence(Actor.person, "consent_center"),
         )
         consents.persons.subject(person, member(session, alliance.brand_b["id"]))  # issued
+        # The person signed in through the platform and authorised brand A.
+        now = utcnow()
+        session.execute(
+            insert(SESSION).values(
+                id="session-hash",
+                person_id=person,
+                platform_id=alliance.platform["id"],
+                acr=None,
+                amr=["pwd"],
+                auth_time=now,
+                expires_at=now + timedelta(hours=1),
+            )
+        )
+        Store(session, runtime.hasher).open_grant(
+            brand_a,
+            person,
+            "openid",
+            auth_time=now,
+            acr=None,
+            amr=["pwd"],
+            session_id="session-hash",
+            now=now,
+        )
         # What each member knows the person by; computed, so no other subject is issued:
         # the second platform is found through its account alone.
         key = runtime.settings.pairwise_key.get_secret_value().encode()

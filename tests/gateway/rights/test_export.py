@@ -30,6 +30,8 @@ SECTIONS = {
     "pairwise_subject": "subjects",
     "consent_record": "consents",
     "rights_request": "requests",
+    "oauth_grant": "authorizations",
+    "signin_session": "sessions",
 }
 
 

@@ -1,0 +1,1 @@
+"""The OpenID Provider: Authlib's server core behind a thin Starlette adapter."""

@@ -1,0 +1,131 @@
+"""The provider's HTTP endpoints: token, introspection, revocation and discovery.
+
+Each route reads the OAuth request at the edge, then hands it to a provider built on
+the request's transaction. An OAuth error response commits like a success: what a
+failed request revoked (a reused code's family, say) must stay revoked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from gateway.db import transaction
+from gateway.edge import RuntimeDep
+from gateway.oauth import http, scopes
+from gateway.oauth.http import FormRequest
+from gateway.oauth.server import Provider
+from gateway.runtime import Runtime
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+SIGNING_ALGS = ["ES256", "RS256"]
+
+
+def _form(*names: str) -> dict[str, Any]:
+    """OpenAPI for a form body (the handlers read it themselves, to refuse repeats)."""
+    properties = {name: {"type": "string", "maxLength": http.MAX_VALUE} for name in names}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {http.FORM: {"schema": {"type": "object", "properties": properties}}},
+        }
+    }
+
+
+CLIENT_AUTH = ("client_id", "client_secret", "client_assertion_type", "client_assertion")
+
+
+def _run(rt: Runtime, form: FormRequest, action: str) -> Response:
+    with transaction(rt.sessions) as session:
+        provider = Provider(session, rt)
+        if action == "token":
+            response: Response = provider.create_token_response(form)
+        else:
+            response = provider.create_endpoint_response(action, form)
+        return response
+
+
+# path -> (what the provider does, summary, form fields besides client authentication)
+ENDPOINTS = {
+    "/token": (
+        "token",
+        "Token endpoint (RFC 6749 §3.2)",
+        ("grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope"),
+    ),
+    "/introspect": (
+        "introspection",
+        "Token introspection (RFC 7662)",
+        ("token", "token_type_hint"),
+    ),
+    "/revoke": ("revocation", "Token revocation (RFC 7009)", ("token", "token_type_hint")),
+}
+
+
+def _mount(api: APIRouter, path: str, action: str, summary: str, fields: tuple[str, ...]) -> None:
+    @api.post(
+        path,
+        summary=summary,
+        operation_id=action,
+        openapi_extra=_form(*fields, *CLIENT_AUTH),
+        response_model=None,
+    )
+    async def endpoint(request: Request, rt: RuntimeDep) -> Response:
+        form = await http.read(request, rt.settings.issuer)
+        return await run_in_threadpool(_run, rt, form, action)
+
+
+def router() -> APIRouter:
+    api = APIRouter(tags=["openid provider"])
+    for path, (action, summary, fields) in ENDPOINTS.items():
+        _mount(api, path, action, summary, fields)
+
+    @api.get("/.well-known/openid-configuration", summary="OpenID Provider metadata")
+    @api.get(
+        "/.well-known/oauth-authorization-server",
+        summary="Authorization server metadata (RFC 8414)",
+    )
+    def configuration(rt: RuntimeDep, response: Response) -> dict[str, Any]:
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return metadata(rt)
+
+    return api
+
+
+def metadata(rt: Runtime) -> dict[str, Any]:
+    """What the provider supports, and nothing it does not (OIDC Discovery §3, RFC 8414)."""
+    issuer = rt.settings.issuer
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/token",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "scopes_supported": scopes.supported(rt.standard),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": SIGNING_ALGS,
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "EdDSA"],
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS[:-1],
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "sid",
+            "at_hash",
+            "platform_user_id",
+        ],
+        "authorization_response_iss_parameter_supported": True,
+    }
