@@ -117,6 +117,9 @@ class Settings(BaseSettings):
         le=31_536_000,
         description="seconds a refresh token lives unless rotated first (30 days)",
     )
+    session_ttl: int = Field(
+        default=28_800, ge=300, le=2_592_000, description="seconds a sign-in session lasts"
+    )
     code_ttl: int = Field(
         default=60, ge=10, le=600, description="seconds an authorization code may wait"
     )

@@ -23,6 +23,7 @@ from gateway.consents.service import Consents
 from gateway.db import transaction, utcnow
 from gateway.identity import challenges
 from gateway.members.auth import prune_jtis
+from gateway.oauth import store as oauth_store
 from gateway.runtime import Runtime
 
 log = logging.getLogger("accord.consents")
@@ -48,6 +49,7 @@ def expire_due(rt: Runtime) -> int:
         now = utcnow()
         prune_jtis(session, now)
         challenges.prune(session, now)
+        oauth_store.prune(session, now)
         return Consents(session, rt).expire_due(now)
 
 

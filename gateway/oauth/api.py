@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.db import transaction
 from gateway.edge import RuntimeDep
-from gateway.oauth import http, scopes
+from gateway.oauth import http, pushed, scopes
 from gateway.oauth.http import FormRequest
 from gateway.oauth.server import Provider
 from gateway.runtime import Runtime
@@ -42,6 +42,8 @@ def _run(rt: Runtime, form: FormRequest, action: str) -> Response:
         provider = Provider(session, rt)
         if action == "token":
             response: Response = provider.create_token_response(form)
+        elif action == "par":
+            response = pushed.push(provider, form)
         else:
             response = provider.create_endpoint_response(action, form)
         return response
@@ -60,6 +62,21 @@ ENDPOINTS = {
         ("token", "token_type_hint"),
     ),
     "/revoke": ("revocation", "Token revocation (RFC 7009)", ("token", "token_type_hint")),
+    "/par": (
+        "par",
+        "Pushed authorization request (RFC 9126)",
+        (
+            "response_type",
+            "redirect_uri",
+            "scope",
+            "state",
+            "nonce",
+            "code_challenge",
+            "code_challenge_method",
+            "prompt",
+            "max_age",
+        ),
+    ),
 }
 
 
@@ -98,7 +115,10 @@ def metadata(rt: Runtime) -> dict[str, Any]:
     issuer = rt.settings.issuer
     return {
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": False,  # per client (RFC 9126 §6)
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
@@ -128,4 +148,5 @@ def metadata(rt: Runtime) -> dict[str, Any]:
             "platform_user_id",
         ],
         "authorization_response_iss_parameter_supported": True,
+        "prompt_values_supported": ["none", "login", "consent"],
     }

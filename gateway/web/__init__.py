@@ -1,0 +1,1 @@
+"""The person's pages: the sign-in chooser, the consent screen (and, later, the consent center)."""

@@ -1,0 +1,187 @@
+"""Every way an authorization request can be wrong, each answered with the right OAuth
+error (on an error page when the client or its redirect URI is not to be trusted, by
+redirect with ``iss`` otherwise), and never a 5xx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.gateway.alliance import Alliance
+from tests.gateway.oauth.flow import (
+    Attempt,
+    RelyingParty,
+    accept,
+    approve,
+    exchange,
+    hidden,
+    query,
+    register_rp,
+    sign_in,
+)
+
+
+@pytest.fixture
+def rp(client: TestClient, alliance: Alliance) -> RelyingParty:
+    return register_rp(client, alliance, "Nimbus Tea", "nimbus.example")
+
+
+def authorize(client: TestClient, params: dict[str, str]) -> Any:
+    return client.get("/authorize", params=params, follow_redirects=False)
+
+
+REDIRECTED = [
+    pytest.param(
+        {"code_challenge": None, "code_challenge_method": None},
+        "invalid_request",
+        id="pkce-missing",
+    ),
+    pytest.param({"code_challenge_method": "plain"}, "invalid_request", id="pkce-plain"),
+    pytest.param(
+        {"code_challenge_method": None}, "invalid_request", id="pkce-method-absent-means-plain"
+    ),
+    pytest.param({"code_challenge": "short"}, "invalid_request", id="pkce-malformed"),
+    pytest.param({"response_type": "token"}, "unsupported_response_type", id="implicit"),
+    pytest.param({"scope": "openid personalize.content"}, "invalid_scope", id="undeclared-purpose"),
+    pytest.param(
+        {"scope": "openid marketing.brand_view:user.location.precise"},
+        "invalid_scope",
+        id="beyond-necessity",
+    ),
+    pytest.param({"scope": "openid member_api"}, "invalid_scope", id="member-api-in-code-flow"),
+    pytest.param({"prompt": "none"}, "login_required", id="prompt-none-without-session"),
+]
+
+
+@pytest.mark.parametrize(("change", "error"), REDIRECTED)
+def test_errors_after_the_redirect_uri_is_trusted_go_back_to_the_client(
+    client: TestClient, alliance: Alliance, rp: RelyingParty, change: dict[str, Any], error: str
+) -> None:
+    attempt = Attempt(rp)
+    params = {k: v for k, v in {**attempt.params(), **change}.items() if v is not None}
+    response = authorize(client, params)
+    assert response.status_code == 303, response.text
+    location = response.headers["location"]
+    assert location.startswith(rp.redirect_uri + "?")
+    answer = query(location)
+    assert answer["error"] == error and answer["iss"] == alliance.issuer
+    assert answer["state"] == attempt.state
+
+
+PAGES = [
+    pytest.param(
+        {"redirect_uri": "https://nimbus.example/cb/"},
+        "invalid_request",
+        id="redirect-trailing-slash",
+    ),
+    pytest.param(
+        {"redirect_uri": "https://NIMBUS.example/cb"}, "invalid_request", id="redirect-case"
+    ),
+    pytest.param(
+        {"redirect_uri": "https://nimbus.example/cb?x=1"},
+        "invalid_request",
+        id="redirect-extra-query",
+    ),
+    pytest.param({"redirect_uri": None}, "invalid_request", id="redirect-missing"),
+    pytest.param({"client_id": "brd_unknown"}, "invalid_client", id="unknown-client"),
+    pytest.param({"state": "s" * 5000}, "invalid_request", id="oversized-parameter"),
+    pytest.param(
+        {"request_uri": "urn:ietf:params:oauth:request_uri:nope"},
+        "invalid_request_uri",
+        id="unknown-request-uri",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "error"), PAGES)
+def test_errors_before_the_redirect_uri_is_trusted_stay_on_an_error_page(
+    client: TestClient, alliance: Alliance, rp: RelyingParty, change: dict[str, Any], error: str
+) -> None:
+    params = {k: v for k, v in {**Attempt(rp).params(), **change}.items() if v is not None}
+    response = authorize(client, params)
+    assert response.status_code == 400, response.text
+    assert "location" not in response.headers
+    assert error in response.text and response.headers["content-type"].startswith("text/html")
+
+
+def test_a_disabled_client_cannot_start_a_sign_in(
+    client: TestClient, alliance: Alliance, rp: RelyingParty
+) -> None:
+    disabled = client.post(f"/v1/admin/brands/{rp.client_id}/disable", headers=alliance.operator)
+    assert disabled.status_code == 200
+    response = authorize(client, Attempt(rp).params())
+    assert response.status_code == 400 and "invalid_client" in response.text
+
+
+def test_a_wrong_code_verifier_is_refused(
+    client: TestClient, alliance: Alliance, rp: RelyingParty
+) -> None:
+    attempt = Attempt(rp)
+    response = approve(client, sign_in(client, alliance, attempt).text)
+    code = query(response.headers["location"])["code"]
+    attempt.verifier = "x" * 50
+    refused = exchange(client, attempt, code)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+def test_a_token_request_with_another_redirect_uri_is_refused(
+    client: TestClient, alliance: Alliance, rp: RelyingParty
+) -> None:
+    attempt = Attempt(rp)
+    code = query(approve(client, sign_in(client, alliance, attempt).text).headers["location"])[
+        "code"
+    ]
+    attempt.rp = RelyingParty(rp.client_id, rp.secret, rp.redirect_uri + "/", rp.name)
+    refused = exchange(client, attempt, code)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+def test_the_return_from_another_browser_is_refused(
+    client: TestClient, alliance: Alliance, rp: RelyingParty
+) -> None:
+    attempt = Attempt(rp)
+    chooser = authorize(client, attempt.params())
+    chose = client.post(
+        "/signin/choose",
+        data={**hidden(chooser.text), "platform": alliance.platform["id"]},
+        follow_redirects=False,
+    )
+    challenge = query(chose.headers["location"])["login_challenge"]
+    anonymous = client.post(
+        "/v1/challenges/login/accept", json={"challenge": challenge, "account_id": "u-9"}
+    )
+    assert anonymous.status_code == 401  # only the chosen platform may answer
+    back = accept(client, alliance, challenge, "u-9")
+    client.cookies.clear()  # another browser
+    stolen = client.get(back.removeprefix(alliance.issuer), follow_redirects=False)
+    assert stolen.status_code == 403 and "access_denied" in stolen.text
+
+
+def test_a_form_without_its_csrf_token_is_refused(
+    client: TestClient, alliance: Alliance, rp: RelyingParty
+) -> None:
+    chooser = authorize(client, Attempt(rp).params())
+    fields = {**hidden(chooser.text), "csrf": "forged", "platform": alliance.platform["id"]}
+    refused = client.post("/signin/choose", data=fields, follow_redirects=False)
+    assert refused.status_code == 403
+
+
+def test_a_pushed_request_is_used_once_and_required_when_registered(
+    client: TestClient, alliance: Alliance, rp: RelyingParty
+) -> None:
+    attempt = Attempt(rp)
+    pushed = client.post("/par", data=attempt.params(), headers=rp.auth)
+    assert pushed.status_code == 201, pushed.text
+    body = pushed.json()
+    assert body["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
+    assert body["expires_in"] == 60
+    by_reference = {"client_id": rp.client_id, "request_uri": body["request_uri"]}
+    assert authorize(client, by_reference).status_code == 200  # the chooser
+    again = authorize(client, by_reference)
+    assert again.status_code == 400 and "invalid_request_uri" in again.text
+    bad = client.post(
+        "/par", data={**attempt.params(), "code_challenge_method": "plain"}, headers=rp.auth
+    )
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
