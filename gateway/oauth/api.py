@@ -14,13 +14,13 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.db import transaction
 from gateway.edge import RuntimeDep
-from gateway.oauth import http, pushed, scopes
+from gateway.keys import ALGORITHMS
+from gateway.members.auth import ASSERTION_ALGORITHMS
+from gateway.oauth import http, scopes
+from gateway.oauth.clients import AUTH_METHODS, CONFIDENTIAL_METHODS
 from gateway.oauth.http import FormRequest
 from gateway.oauth.server import Provider
 from gateway.runtime import Runtime
-
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
-SIGNING_ALGS = ["ES256", "RS256"]
 
 
 def _form(*names: str) -> dict[str, Any]:
@@ -42,8 +42,6 @@ def _run(rt: Runtime, form: FormRequest, action: str) -> Response:
         provider = Provider(session, rt)
         if action == "token":
             response: Response = provider.create_token_response(form)
-        elif action == "par":
-            response = pushed.push(provider, form)
         else:
             response = provider.create_endpoint_response(action, form)
         return response
@@ -63,7 +61,7 @@ ENDPOINTS = {
     ),
     "/revoke": ("revocation", "Token revocation (RFC 7009)", ("token", "token_type_hint")),
     "/par": (
-        "par",
+        "pushed_authorization",
         "Pushed authorization request (RFC 9126)",
         (
             "response_type",
@@ -127,10 +125,10 @@ def metadata(rt: Runtime) -> dict[str, Any]:
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": SIGNING_ALGS,
+        "id_token_signing_alg_values_supported": list(ALGORITHMS),
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "EdDSA"],
-        "introspection_endpoint_auth_methods_supported": AUTH_METHODS[:-1],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [

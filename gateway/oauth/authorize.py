@@ -25,7 +25,7 @@ from starlette.datastructures import Headers
 
 from gateway.consents.service import Consents
 from gateway.db import core, utcnow
-from gateway.errors import Forbidden, GatewayError, InvalidRequest
+from gateway.errors import Forbidden, InvalidRequest, problem_of
 from gateway.identity.challenges import ChallengeKind, Challenges
 from gateway.members.models import Member, MemberKind, MemberStatus
 from gateway.oauth import consent_step, pushed, scopes
@@ -109,12 +109,12 @@ class Authorization:
         if client.member.require_par and not was_pushed:
             return Failure(400, "invalid_request", "this client must use PAR (RFC 9126)")
         parameters = {k: v for k, v in data.items() if k != "request_uri"}
-        handle = self.interactions.start(
+        handle, row = self.interactions.start(
             client.member.id, browser, parameters, user.id if user else None
         )
         if user is None:
             return Chooser(handle, client.member, self.platforms())
-        return self._consent(self.interactions.load(handle, browser), handle, user)
+        return self._consent(row, handle, user)
 
     def _too_old(self, signed: SignedIn, data: dict[str, Any]) -> bool:
         raw = data.get("max_age")
@@ -139,12 +139,11 @@ class Authorization:
         platform = self.session.get(Member, platform_id)
         if platform is None or platform.kind != MemberKind.platform or not platform.login_url:
             raise InvalidRequest("choose one of the member platforms listed")
-        client_id = self.session.get(Member, row.member_id)
         opened = self.challenges.open(
             ChallengeKind.login,
             platform,
             browser,
-            client_id=client_id.client_id if client_id else None,
+            client_id=self._member(row).client_id,
             context={"interaction": row.id},
         )
         return Redirect(
@@ -175,20 +174,27 @@ class Authorization:
 
     # --- consent ----------------------------------------------------------------------
 
-    def _consent(self, row: Interaction, handle: str | None, signed: SignedIn) -> Outcome:
-        member = self._member(row)
-        client = self.provider.query_client(member.client_id)
+    def _items(self, row: Interaction, signed: SignedIn) -> tuple[Member, list[Item]] | Failure:
+        """The client and what its requested scope asks of the signed-in person."""
+        client = self.provider.query_client(self._member(row).client_id)
         if client is None:
             return Failure(400, "invalid_client", "the client is no longer active")
-        parameters = row.parameters
         found = consent_step.items(
-            parameters.get("scope", ""),
-            member,
+            str(row.parameters.get("scope", "")),
+            client.member,
             client.purposes,
             self.consents,
             signed.person_id,
             self.clock(),
         )
+        return client.member, found
+
+    def _consent(self, row: Interaction, handle: str | None, signed: SignedIn) -> Outcome:
+        asked = self._items(row, signed)
+        if isinstance(asked, Failure):
+            return asked
+        member, found = asked
+        parameters = row.parameters
         prompt = set(str(parameters.get("prompt", "")).split())
         if all(item.in_force for item in found) and "consent" not in prompt:
             return self._issue(row, signed, parameters.get("scope", ""))
@@ -214,32 +220,26 @@ class Authorization:
         if not approve:
             self.interactions.finish(row)
             return self._redirect_error(row.parameters, "access_denied", "the person refused")
-        member = self._member(row)
-        client = self.provider.query_client(member.client_id)
-        if client is None:
-            return Failure(400, "invalid_client", "the client is no longer active")
-        found = consent_step.items(
-            row.parameters.get("scope", ""),
-            member,
-            client.purposes,
-            self.consents,
-            signed.person_id,
-            self.clock(),
-        )
+        asked = self._items(row, signed)
+        if isinstance(asked, Failure):
+            return asked
+        member, found = asked
         granted = [item for item in found if item.required or item.scope in chosen]
         evidence = consent_step.screen_evidence(user_agent)
         for outcome in consent_step.record(
             granted, member, self.consents, signed.person_id, evidence
         ):
             if isinstance(outcome, Exception):
-                detail = outcome.detail if isinstance(outcome, GatewayError) else str(outcome)
-                return Failure(400, "invalid_request", detail or "the consent was refused")
+                problem = problem_of(outcome)
+                return Failure(problem["status"], problem["error"], problem["error_description"])
         scope = scopes.join(token for item in granted for token in item.scope.split())
         return self._issue(row, signed, scope)
 
     # --- the code ------------------------------------------------------------------------
 
     def _issue(self, row: Interaction, signed: SignedIn, scope: str) -> Outcome:
+        if not self.interactions.finish(row):
+            return Failure(409, "invalid_request", "this sign-in was already completed")
         parameters = {**row.parameters, "scope": scope}
         form = FormRequest(
             "GET",
@@ -247,9 +247,12 @@ class Authorization:
             Headers(),
             {key: [str(value)] for key, value in parameters.items()},
         )
-        member = self._member(row)
+        try:
+            grant = self.provider.get_consent_grant(form, end_user=signed)
+        except OAuth2Error as error:  # e.g. the client was disabled meanwhile
+            return self._error(error, parameters)
         subject = self.provider.store.open_grant(
-            member,
+            self._member(row),
             signed.person_id,
             scope,
             auth_time=signed.auth_time,
@@ -258,15 +261,9 @@ class Authorization:
             session_id=signed.id,
             now=self.clock(),
         )
-        try:
-            grant = self.provider.get_consent_grant(form, end_user=subject)
-        except OAuth2Error as error:
-            self.interactions.finish(row)
-            return self._error(error, parameters)
         response = self.provider.create_authorization_response(
             form, grant_user=subject, grant=grant
         )
-        self.interactions.finish(row)
         return Redirect(str(response.headers["location"]))
 
     def _member(self, row: Interaction) -> Member:

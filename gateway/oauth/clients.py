@@ -29,6 +29,10 @@ from gateway.secret_hash import SecretHasher
 
 MEMBER, REDIRECT, PURPOSE = core(Member), core(MemberRedirectURI), core(MemberPurpose)
 
+# Client authentication methods, in the order the token endpoint tries them.
+AUTH_METHODS = [method.value for method in AuthMethod]
+CONFIDENTIAL_METHODS = [method.value for method in AuthMethod if method is not AuthMethod.none]
+
 GRANT_TYPES_CONFIDENTIAL = frozenset(
     {
         "authorization_code",

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
-from gateway.oauth.clients import Client, load_member_client
+from gateway.oauth.clients import AUTH_METHODS, CONFIDENTIAL_METHODS, Client, load_member_client
 from gateway.oauth.store import Reason
 from gateway.oauth.tokens import InvalidToken
 
 if TYPE_CHECKING:
     from gateway.oauth.server import Provider
-
-CONFIDENTIAL = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ def _refresh(provider: Provider, value: str) -> KnownToken | None:
 
 
 class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = CONFIDENTIAL
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def __init__(self, provider: Provider) -> None:
         super().__init__(provider)
@@ -140,10 +138,7 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
 
 
 class Revocation(RevocationEndpoint):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS: ClassVar[list[str]] = [
-        *CONFIDENTIAL,
-        "none",
-    ]  # a public client may revoke its tokens
+    CLIENT_AUTH_METHODS = AUTH_METHODS  # a public client may revoke its own tokens
 
     def __init__(self, provider: Provider) -> None:
         super().__init__(provider)

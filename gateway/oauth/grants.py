@@ -21,14 +21,13 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 
 from gateway.oauth import scopes
-from gateway.oauth.clients import Client
+from gateway.oauth.clients import AUTH_METHODS, CONFIDENTIAL_METHODS, Client
 from gateway.oauth.store import RedeemedCode, RedeemedRefresh, Subject
 from gateway.oauth.tokens import half_hash
 
 if TYPE_CHECKING:
     from gateway.oauth.server import Provider
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 CHALLENGE = re.compile(r"^[A-Za-z0-9_\-]{43}$")  # base64url of a SHA-256 digest
 
 
@@ -137,11 +136,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
-        "client_secret_basic",
-        "client_secret_post",
-        "private_key_jwt",
-    ]
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def validate_requested_scope(self) -> None:
         if scopes.split(self.request.payload.scope) not in ([], [scopes.MEMBER_API]):

@@ -37,20 +37,20 @@ class Interactions:
 
     def start(
         self, member_id: str, browser: str, parameters: dict[str, str], session_id: str | None
-    ) -> str:
+    ) -> tuple[str, Interaction]:
+        """A new interaction: its handle (for the pages) and its row."""
         handle = new_handle()
-        self.session.add(
-            Interaction(
-                id=self.hasher.hash(handle),
-                member_id=member_id,
-                browser_hash=self.hasher.hash(browser),
-                parameters=parameters,
-                session_id=session_id,
-                expires_at=self.clock() + self.ttl,
-            )
+        row = Interaction(
+            id=self.hasher.hash(handle),
+            member_id=member_id,
+            browser_hash=self.hasher.hash(browser),
+            parameters=parameters,
+            session_id=session_id,
+            expires_at=self.clock() + self.ttl,
         )
+        self.session.add(row)
         self.session.flush()
-        return handle
+        return handle, row
 
     def load(self, handle: str, browser: str) -> Interaction:
         return self.by_id(self.hasher.hash(handle) if handle else "", browser)
@@ -82,6 +82,10 @@ class Interactions:
         )
         row.session_id = session_id
 
-    def finish(self, row: Interaction) -> None:
-        """Used up: the code (or the error) went back to the client."""
-        self.session.execute(delete(INTERACTION).where(INTERACTION.c.id == row.id))
+    def finish(self, row: Interaction) -> bool:
+        """Used up: the code (or the error) goes back to the client. One statement, so
+        of two submissions of one page only one finishes it."""
+        deleted = self.session.execute(
+            delete(INTERACTION).where(INTERACTION.c.id == row.id).returning(INTERACTION.c.id)
+        )
+        return deleted.first() is not None

@@ -13,12 +13,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
-from sqlalchemy import delete, select
-from starlette.responses import Response
+from authlib.oauth2.rfc6749.endpoint import Endpoint
+from sqlalchemy import delete
 
 from gateway.db import core
-from gateway.oauth import http
-from gateway.oauth.clients import Client
+from gateway.oauth.clients import AUTH_METHODS, Client
 from gateway.oauth.http import FormRequest
 from gateway.oauth.models import PushedRequest
 from gateway.oauth.sessions import new_handle
@@ -30,40 +29,48 @@ PUSHED = core(PushedRequest)
 URN = "urn:ietf:params:oauth:request_uri:"
 LIFETIME = timedelta(seconds=60)
 CLIENT_AUTH = {"client_secret", "client_assertion", "client_assertion_type"}
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
 
 class InvalidRequestURI(OAuth2Error):  # type: ignore[misc]
     error = "invalid_request_uri"  # RFC 9126 §2.3 via RFC 9101
 
 
-def push(provider: Provider, form: FormRequest) -> Response:
-    try:
-        client: Client = provider.authenticate_client(form, AUTH_METHODS, "pushed_authorization")
-        data = form.payload.data
-        if "request_uri" in data:
-            raise InvalidRequestError("request_uri is not allowed in a pushed request")
-        if data.get("client_id", client.client_id) != client.client_id:
-            raise InvalidRequestError("client_id does not match the authenticated client")
-        parameters = {k: v for k, v in data.items() if k not in CLIENT_AUTH}
-        parameters["client_id"] = client.client_id
-        request = FormRequest(form.method, form.uri, form.headers, _lists(parameters))
-        provider.get_consent_grant(request, end_user=_Validating())  # every check but sign-in
-    except OAuth2Error as error:
-        error.redirect_uri = None  # answered to the client itself, never by redirect
-        status, body, headers = error()
-        return http.respond(status, body, headers)
-    handle = new_handle()
-    provider.session.execute(
-        PUSHED.insert().values(
-            id=provider.rt.hasher.hash(handle),
-            member_id=client.member.id,
-            parameters=parameters,
-            expires_at=provider.now() + LIFETIME,
+class PushedAuthorization(Endpoint):  # type: ignore[misc]
+    """``/par``: validate and keep an authorization request, answer its ``request_uri``."""
+
+    ENDPOINT_NAME = "pushed_authorization"
+
+    def __init__(self, provider: Provider) -> None:
+        super().__init__(provider)
+        self.provider = provider
+
+    def create_endpoint_response(self, form: FormRequest) -> tuple[int, Any, list[Any]]:
+        provider = self.provider
+        try:
+            client: Client = provider.authenticate_client(form, AUTH_METHODS, self.ENDPOINT_NAME)
+            data = form.payload.data
+            if "request_uri" in data:
+                raise InvalidRequestError("request_uri is not allowed in a pushed request")
+            if data.get("client_id", client.client_id) != client.client_id:
+                raise InvalidRequestError("client_id does not match the authenticated client")
+            parameters = {k: v for k, v in data.items() if k not in CLIENT_AUTH}
+            parameters["client_id"] = client.client_id
+            request = FormRequest(form.method, form.uri, form.headers, _lists(parameters))
+            provider.get_consent_grant(request, end_user=_Validating())  # all but sign-in
+        except OAuth2Error as error:
+            error.redirect_uri = None  # answered to the client itself, never by redirect
+            raise
+        handle = new_handle()
+        provider.session.execute(
+            PUSHED.insert().values(
+                id=provider.rt.hasher.hash(handle),
+                member_id=client.member.id,
+                parameters=parameters,
+                expires_at=provider.now() + LIFETIME,
+            )
         )
-    )
-    body = {"request_uri": URN + handle, "expires_in": int(LIFETIME.total_seconds())}
-    return http.respond(201, body, [])
+        body = {"request_uri": URN + handle, "expires_in": int(LIFETIME.total_seconds())}
+        return 201, body, []
 
 
 def resolve(provider: Provider, form: FormRequest) -> tuple[FormRequest, bool]:
@@ -76,10 +83,12 @@ def resolve(provider: Provider, form: FormRequest) -> tuple[FormRequest, bool]:
     if not isinstance(uri, str) or not uri.startswith(URN):
         raise InvalidRequestURI("request_uri is not one this server issued")
     key = provider.rt.hasher.hash(uri.removeprefix(URN))
-    row = provider.session.execute(select(PUSHED).where(PUSHED.c.id == key)).first()
+    # Taken in one statement, so two uses of one request_uri cannot both get it.
+    row = provider.session.execute(
+        delete(PUSHED).where(PUSHED.c.id == key).returning(PUSHED.c.parameters, PUSHED.c.expires_at)
+    ).first()
     if row is None or row.expires_at <= provider.now():
         raise InvalidRequestURI("request_uri is unknown, expired or already used")
-    provider.session.execute(delete(PUSHED).where(PUSHED.c.id == key))  # once only
     parameters: dict[str, Any] = row.parameters
     if data.get("client_id") != parameters.get("client_id"):
         raise InvalidRequestURI("request_uri was pushed by another client")

@@ -29,6 +29,7 @@ from gateway.members.models import MemberKind
 from gateway.oauth import grants, http
 from gateway.oauth.clients import Client, load_client
 from gateway.oauth.endpoints import Introspection, Revocation
+from gateway.oauth.pushed import PushedAuthorization
 from gateway.oauth.store import Store, Subject
 from gateway.oauth.tokens import AccessClaims, Lifetimes, Signer
 from gateway.runtime import Runtime
@@ -75,6 +76,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         self.lifetimes = lifetimes(rt)
         self.store = Store(session, rt.hasher)
         self.signer = Signer(rt.keys, self.issuer, self.lifetimes)
+        self._subs: dict[tuple[str, str], str] = {}
         self.persons = Persons(session, rt.settings.pairwise_key.get_secret_value().encode())
         self.register_client_auth_method("private_key_jwt", self._private_key_jwt)
         self.register_grant(
@@ -84,6 +86,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(grants.ClientCredentialsGrant)
         self.register_endpoint(Introspection(self))
         self.register_endpoint(Revocation(self))
+        self.register_endpoint(PushedAuthorization(self))
         self.register_extension(Issuer(self.issuer))
 
     # --- what Authlib asks of a framework integration -------------------------------------
@@ -97,7 +100,9 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         return request
 
     def create_json_request(self, request: Any) -> Any:
-        raise NotImplementedError("no JSON endpoints")
+        """Authlib reads JSON only for dynamic client registration (RFC 7591), which the
+        provider does not serve: members are registered by the operator."""
+        raise TypeError("the provider has no JSON endpoints")
 
     def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
         return http.respond(status, body, headers)
@@ -131,8 +136,11 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
                 amr=list(user.amr) or None,
             )
         access, seconds = self.signer.access_token(claims, client.member.signing_alg, now=now)
-        token: dict[str, Any] = {"token_type": "Bearer", "access_token": access}
-        token["expires_in"] = seconds
+        token: dict[str, Any] = {
+            "token_type": "Bearer",
+            "access_token": access,
+            "expires_in": seconds,
+        }
         if scope:
             token["scope"] = scope
         if include_refresh_token and user is not None:
@@ -150,7 +158,10 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
 
     def sub_for(self, subject: Subject, client: Client) -> str:
         """The client's pairwise ``sub``, remembered so it can name the person later."""
-        return self.persons.subject(subject.person_id, client.member)
+        key = (subject.person_id, client.member.id)
+        if key not in self._subs:  # the access and the ID token of one response share it
+            self._subs[key] = self.persons.subject(subject.person_id, client.member)
+        return self._subs[key]
 
     def platform_claims(self, subject: Subject, client: Client) -> dict[str, str]:
         """A platform also learns its own user id for the person, and nothing more."""

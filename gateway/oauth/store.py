@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, delete, select, update
+from sqlalchemy import Column, CursorResult, Row, Table, and_, delete, select, update
 from sqlmodel import Session
 
 from gateway.db import core, insert_new
@@ -211,28 +211,9 @@ class Store:
 
     def redeem_code(self, code: str, member: Member, now: datetime) -> RedeemedCode | None:
         """The code's grant, once; a second use revokes the grant (RFC 6749 §4.1.2)."""
-        if not code or len(code) > 256:
-            return None
-        row = self.session.execute(
-            select(*GRANT_COLUMNS, CODE.c.id.label("code_id"), CODE.c.redirect_uri)
-            .add_columns(CODE.c.code_challenge, CODE.c.nonce, CODE.c.expires_at, CODE.c.used_at)
-            .join(GRANT, GRANT.c.id == CODE.c.grant_id)
-            .where(CODE.c.id == self.hasher.hash(code))
-        ).first()
-        if row is None or row.member_id != member.id:
-            return None
-        if row.used_at is not None:
-            self.revoke_grant(row.id, Reason.code_reuse, now)
-            return None
-        if row.expires_at <= now or row.revoked_at is not None:
-            return None
-        claimed = self.session.execute(
-            update(CODE)
-            .where(CODE.c.id == row.code_id, CODE.c.used_at.is_(None))
-            .values(used_at=now)
-        )
-        if not affected(claimed):  # a concurrent redemption won
-            self.revoke_grant(row.id, Reason.code_reuse, now)
+        columns = (CODE.c.redirect_uri, CODE.c.code_challenge, CODE.c.nonce)
+        row = self._redeem(CODE, code, member, Reason.code_reuse, now, *columns)
+        if row is None:
             return None
         return RedeemedCode(_subject(row), row.redirect_uri, row.code_challenge, row.nonce)
 
@@ -259,46 +240,60 @@ class Store:
 
     def redeem_refresh(self, value: str, member: Member, now: datetime) -> RedeemedRefresh | None:
         """The token's grant, once (rotation); a reuse revokes the family."""
-        if not value or len(value) > 256:
-            return None
-        row = self.session.execute(
-            select(*GRANT_COLUMNS, REFRESH.c.id.label("token_id"))
-            .add_columns(REFRESH.c.expires_at, REFRESH.c.used_at)
-            .join(GRANT, GRANT.c.id == REFRESH.c.grant_id)
-            .where(REFRESH.c.id == self.hasher.hash(value))
-        ).first()
-        if row is None or row.member_id != member.id:
-            return None
-        if row.used_at is not None:
-            self.revoke_grant(row.id, Reason.refresh_reuse, now)
-            return None
-        if row.expires_at <= now or row.revoked_at is not None:
-            return None
-        claimed = self.session.execute(
-            update(REFRESH)
-            .where(REFRESH.c.id == row.token_id, REFRESH.c.used_at.is_(None))
-            .values(used_at=now)
-        )
-        if not affected(claimed):
-            self.revoke_grant(row.id, Reason.refresh_reuse, now)
-            return None
-        return RedeemedRefresh(_subject(row))
+        row = self._redeem(REFRESH, value, member, Reason.refresh_reuse, now)
+        return None if row is None else RedeemedRefresh(_subject(row))
 
     def refresh_state(self, value: str) -> tuple[Subject, datetime, bool] | None:
         """For introspection and revocation: the token's grant, expiry, and whether it
         is still usable (not used, grant not revoked)."""
-        if not value or len(value) > 256:
-            return None
-        row = self.session.execute(
-            select(*GRANT_COLUMNS)
-            .add_columns(REFRESH.c.expires_at, REFRESH.c.used_at)
-            .join(GRANT, GRANT.c.id == REFRESH.c.grant_id)
-            .where(REFRESH.c.id == self.hasher.hash(value))
-        ).first()
+        row = self._lookup(REFRESH, value)
         if row is None:
             return None
         usable = row.used_at is None and row.revoked_at is None
         return _subject(row), row.expires_at, usable
+
+    # --- one-time credentials ------------------------------------------------------------
+
+    def _lookup(self, table: Table, value: str, *columns: Column[Any]) -> Row[Any] | None:
+        """A code or refresh token by its value, with its grant."""
+        if not value or len(value) > 256:
+            return None
+        return self.session.execute(
+            select(*GRANT_COLUMNS, table.c.id.label("credential_id"), *columns)
+            .add_columns(table.c.expires_at, table.c.used_at)
+            .join(GRANT, GRANT.c.id == table.c.grant_id)
+            .where(table.c.id == self.hasher.hash(value))
+        ).first()
+
+    def _redeem(
+        self,
+        table: Table,
+        value: str,
+        member: Member,
+        reuse: str,
+        now: datetime,
+        *columns: Column[Any],
+    ) -> Row[Any] | None:
+        """Use a credential once, with its grant: a conditional UPDATE, so of two
+        concurrent uses one wins; the loser, like any later use, revokes the grant (the
+        winner's tokens included)."""
+        row = self._lookup(table, value, *columns)
+        if row is None or row.member_id != member.id:
+            return None
+        if row.used_at is not None:
+            self.revoke_grant(row.id, reuse, now)
+            return None
+        if row.expires_at <= now or row.revoked_at is not None:
+            return None
+        claimed = self.session.execute(
+            update(table)
+            .where(table.c.id == row.credential_id, table.c.used_at.is_(None))
+            .values(used_at=now)
+        )
+        if not affected(claimed):
+            self.revoke_grant(row.id, reuse, now)
+            return None
+        return row
 
     # --- access tokens ----------------------------------------------------------------
 

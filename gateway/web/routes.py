@@ -139,9 +139,23 @@ async def _form(request: Request, rt: Runtime, browser: str) -> dict[str, list[s
     for key, value in pairs:
         fields.setdefault(key, []).append(value)
     secret = rt.settings.secret_key.get_secret_value().encode()
-    if not pages.csrf_ok(secret, browser, (fields.get("csrf") or [""])[0]):
+    if not pages.csrf_ok(secret, browser, _one(fields, "csrf")):
         raise Forbidden("the form is stale or was not sent from this browser: reload the page")
     return fields
+
+
+async def _submitted(request: Request) -> tuple[Runtime, str, dict[str, list[str]] | Failure]:
+    """A page's form as posted by this browser, or why it is refused."""
+    rt: Runtime = request.app.state.runtime
+    browser, _ = _browser(request)
+    try:
+        return rt, browser, await _form(request, rt, browser)
+    except GatewayError as error:
+        return rt, browser, Failure(403, "access_denied", error.detail or "")
+
+
+def _one(fields: dict[str, list[str]], name: str) -> str:
+    return (fields.get(name) or [""])[0]
 
 
 def router() -> APIRouter:
@@ -168,14 +182,10 @@ def router() -> APIRouter:
 
     @web.post("/signin/choose", summary="The sign-in chooser's form", response_model=None)
     async def choose(request: Request) -> Response:
-        rt: Runtime = request.app.state.runtime
-        browser, _ = _browser(request)
-        try:
-            fields = await _form(request, rt, browser)
-        except GatewayError as error:
-            return _render(request, rt, Failure(403, "access_denied", error.detail or ""), browser)
-        handle = (fields.get("interaction") or [""])[0]
-        platform = (fields.get("platform") or [""])[0]
+        rt, browser, fields = await _submitted(request)
+        if isinstance(fields, Failure):
+            return _render(request, rt, fields, browser)
+        handle, platform = _one(fields, "interaction"), _one(fields, "platform")
         outcome = await _run(rt, lambda flow: flow.choose(handle, browser, platform))
         return _render(request, rt, outcome, browser)
 
@@ -195,14 +205,10 @@ def router() -> APIRouter:
 
     @web.post("/consent", summary="The consent screen's form", response_model=None)
     async def consent(request: Request) -> Response:
-        rt: Runtime = request.app.state.runtime
-        browser, _ = _browser(request)
-        try:
-            fields = await _form(request, rt, browser)
-        except GatewayError as error:
-            return _render(request, rt, Failure(403, "access_denied", error.detail or ""), browser)
-        handle = (fields.get("interaction") or [""])[0]
-        approve = (fields.get("decision") or [""])[0] == "approve"
+        rt, browser, fields = await _submitted(request)
+        if isinstance(fields, Failure):
+            return _render(request, rt, fields, browser)
+        handle, approve = _one(fields, "interaction"), _one(fields, "decision") == "approve"
         chosen = set(fields.get("scope", []))
         session = request.cookies.get(SESSION_COOKIE)
         agent = request.headers.get("user-agent")

@@ -185,3 +185,13 @@ def test_a_pushed_request_is_used_once_and_required_when_registered(
         "/par", data={**attempt.params(), "code_challenge_method": "plain"}, headers=rp.auth
     )
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
+
+
+def test_a_consent_page_submitted_twice_yields_one_code(
+    client: TestClient, alliance: Alliance, rp: RelyingParty
+) -> None:
+    page = sign_in(client, alliance, Attempt(rp))
+    first = approve(client, page.text)
+    assert first.status_code == 303 and "code" in query(first.headers["location"])
+    second = approve(client, page.text)
+    assert second.status_code in (404, 409) and "location" not in second.headers
