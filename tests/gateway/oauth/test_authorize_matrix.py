@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.gateway.alliance import Alliance
+from tests.gateway.members.cases import brand_spec
 from tests.gateway.oauth.flow import (
     Attempt,
     RelyingParty,
@@ -168,7 +169,7 @@ def test_a_form_without_its_csrf_token_is_refused(
     assert refused.status_code == 403
 
 
-def test_a_pushed_request_is_used_once_and_required_when_registered(
+def test_a_pushed_request_is_used_once(
     client: TestClient, alliance: Alliance, rp: RelyingParty
 ) -> None:
     attempt = Attempt(rp)
@@ -195,3 +196,23 @@ def test_a_consent_page_submitted_twice_yields_one_code(
     assert first.status_code == 303 and "code" in query(first.headers["location"])
     second = approve(client, page.text)
     assert second.status_code in (404, 409) and "location" not in second.headers
+
+
+def test_a_client_registered_for_par_is_refused_a_plain_request(
+    client: TestClient, alliance: Alliance
+) -> None:
+    spec = brand_spec(
+        name="Pushy Brand",
+        redirect_uris=["https://pushy.example/cb"],
+        purposes=["identity.sso"],
+        require_pushed_authorization_requests=True,
+    )
+    body = client.post("/v1/admin/brands", json=spec, headers=alliance.operator).json()
+    assert body["require_pushed_authorization_requests"] is True
+    party = RelyingParty(body["client_id"], body["client_secret"], "https://pushy.example/cb", "")
+    attempt = Attempt(party)
+    plain = authorize(client, attempt.params())
+    assert plain.status_code == 400 and "PAR" in plain.text
+    pushed = client.post("/par", data=attempt.params(), headers=party.auth).json()
+    by_reference = {"client_id": party.client_id, "request_uri": pushed["request_uri"]}
+    assert authorize(client, by_reference).status_code == 200  # the chooser
