@@ -22,6 +22,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from gateway.standard import api as standard_api
 from gateway.web import routes as web_routes
+from gateway.web import signout
 
 VERSION = "0.1.0"
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(discovery.router)
     app.include_router(oauth_api.router())
     app.include_router(web_routes.router())
+    app.include_router(signout.router())
     app.include_router(standard_api.router)
     app.include_router(members_api.router())
     app.include_router(events_api.well_known)

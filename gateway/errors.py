@@ -51,8 +51,20 @@ class Unauthorized(GatewayError):
     }
 
 
+class MissingToken(Unauthorized):
+    """No credential at all: RFC 6750 §3.1 names no error code in the challenge then."""
+
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="accord"'}
+
+
 class Forbidden(GatewayError):
     pass
+
+
+class InsufficientScope(Forbidden):
+    headers: ClassVar[dict[str, str]] = {
+        "WWW-Authenticate": 'Bearer realm="accord", error="insufficient_scope", scope="openid"'
+    }
 
 
 class NotFound(GatewayError):
@@ -92,6 +104,9 @@ CATALOG: dict[type[GatewayError], Entry] = {
     InvalidRequest: Entry(400, "invalid_request", "The request is malformed."),
     Unauthorized: Entry(401, "invalid_token", "Authentication is required."),
     Forbidden: Entry(403, "access_denied", "The credential does not allow this."),
+    InsufficientScope: Entry(
+        403, "insufficient_scope", "The access token's scope does not allow this."
+    ),
     NotFound: Entry(404, "not_found", "No such resource."),
     Conflict: Entry(409, "conflict", "The request conflicts with existing data."),
     PayloadTooLarge: Entry(413, "invalid_request", "The request body is too large."),

@@ -13,7 +13,14 @@ from sqlmodel import Session
 from consent import policy
 from consent.errors import ConsentError, UnknownPurpose
 from consent.journal import Change, Evidence, Given, Journal
-from consent.records import ConsentRecord, History, NoticeRef, Recipient, expand
+from consent.records import (
+    ConsentRecord,
+    EventType,
+    History,
+    NoticeRef,
+    Recipient,
+    expand,
+)
 from consent.taxonomy import RecipientKind
 from gateway.consents import signals, store
 from gateway.consents.notices import NoticeHead, Notices
@@ -22,6 +29,7 @@ from gateway.errors import Conflict, GatewayError, NotFound
 from gateway.events.outbox import emit_many
 from gateway.identity.persons import Persons
 from gateway.members.models import Member, MemberKind, MemberStatus
+from gateway.oauth.store import Reason, Store
 from gateway.runtime import Runtime
 
 
@@ -35,6 +43,11 @@ class Ask:
     evidence: Evidence
     minor: bool = False  # said to be under 14 now (besides what the person's record says)
 
+
+# Events that take a consent out of force.
+ENDING = frozenset(
+    {EventType.withdrawn, EventType.revoked, EventType.expired, EventType.invalidated}
+)
 
 # What recording one consent came to: its history, or why it was refused.
 Outcome = History | ConsentError | GatewayError
@@ -239,6 +252,7 @@ class Consents:
         return self.persons.subjects([(person, self.member(member)) for person, member in pairs])
 
     def _announce(self, changes: Sequence[Change], principals: Sequence[str]) -> None:
+        self._end_grants(changes)
         platforms: dict[str, list[str]] = {}
         for history, _ in changes:
             recipient = self.member(history.record.to.id)
@@ -263,6 +277,17 @@ class Consents:
                 for (history, event), principal in zip(changes, principals, strict=True)
             ],
         )
+
+    def _end_grants(self, changes: Sequence[Change]) -> None:
+        """A consent out of force takes the grants resting on it along: their refresh
+        tokens stop at once and their access tokens introspect inactive."""
+        grants = Store(self.session, self.rt.hasher)
+        for history, event in changes:
+            if event.type in ENDING:
+                record = history.record
+                grants.revoke_resting_on(
+                    record.person_id, record.to.id, record.purpose, Reason.consent, event.at
+                )
 
 
 def _recipient(member: Member) -> Recipient:

@@ -2,8 +2,9 @@
 
 The consent and identity types live under the alliance's own namespace: no standard
 defines consent or account-link events, so these URIs are Accord's (SSF 1.0 §3.1.2
-lets new event types use any URI; they use the top-level ``sub_id``). The SSF control
-events (verification, stream updated) are the ones SSF 1.0 §8.1.4 and §8.1.5 define.
+lets new event types use any URI; they use the top-level ``sub_id``). A session ended
+at logout is CAEP's session-revoked; the SSF control events (verification, stream
+updated) are the ones SSF 1.0 §8.1.4 and §8.1.5 define.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ IDENTITY_LINK_ADDED: Final = ALLIANCE + "identity/link-added"
 IDENTITY_LINK_REMOVED: Final = ALLIANCE + "identity/link-removed"
 ERASURE_REQUESTED: Final = ALLIANCE + "erasure/requested"
 
+CAEP: Final = "https://schemas.openid.net/secevent/caep/event-type/"
+SESSION_REVOKED: Final = CAEP + "session-revoked"  # OpenID CAEP 1.0 §3.1
+
 SSF: Final = "https://schemas.openid.net/secevent/ssf/event-type/"
 VERIFICATION: Final = SSF + "verification"
 STREAM_UPDATED: Final = SSF + "stream-updated"
@@ -31,6 +35,7 @@ SUPPORTED: Final = (
     IDENTITY_LINK_ADDED,
     IDENTITY_LINK_REMOVED,
     ERASURE_REQUESTED,
+    SESSION_REVOKED,
 )
 # Delivered on every stream whatever it requested: an erasure request must reach every
 # recipient (GDPR Art. 19), and SSF's control events ride every stream (SSF 1.0 §8.1.4).

@@ -74,6 +74,10 @@ class Member(Table, table=True):
     signing_alg: str = Field(
         default=SigningAlg.ES256, max_length=8, sa_column_kwargs={"server_default": "ES256"}
     )
+    # OIDC RP-Initiated Logout 1.0 §3.1: where the browser may go after logout (exact match).
+    post_logout_redirect_uris: list[str] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
     # RFC 9126 §6: only pushed authorization requests are accepted from this client.
     require_par: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     status: str = Field(default=MemberStatus.active, max_length=16)

@@ -30,6 +30,11 @@ class MemberSpec(BaseModel):
     contact: Contact | None = None
     redirect_uris: list[str] = Field(default_factory=list, max_length=50)
     sector: str | None = Field(default=None, max_length=300)
+    post_logout_redirect_uris: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="where the browser may return after logout (OIDC RP-Initiated Logout)",
+    )
     login_url: str | None = Field(default=None, max_length=4000)
     events_endpoint: str | None = Field(default=None, max_length=4000)
     jwks: dict[str, Any] | None = None
@@ -53,6 +58,7 @@ class MemberView(BaseModel):
     auth_method: AuthMethod
     contact: Contact
     redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
     sector: str
     login_url: str | None
     events_endpoint: str | None

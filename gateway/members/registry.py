@@ -47,6 +47,7 @@ class Registry:
             raise InvalidClientMetadata("a brand has no login_url")
         redirect_uris = rules.check_redirect_uris(spec.redirect_uris)
         sector = rules.sector_of(redirect_uris, spec.sector)
+        logout_uris = rules.check_logout_uris(spec.post_logout_redirect_uris)
         if spec.login_url:
             rules.check_url("login_url", spec.login_url, InvalidClientMetadata)
         if spec.events_endpoint:
@@ -81,6 +82,7 @@ class Registry:
             contact_phone=contact.phone,
             contact_address=contact.address,
             sector=sector,
+            post_logout_redirect_uris=logout_uris or None,
             login_url=spec.login_url,
             events_endpoint=spec.events_endpoint,
             jwks=jwks,
@@ -157,6 +159,7 @@ class Registry:
                 address=member.contact_address,
             ),
             redirect_uris=list(uris),
+            post_logout_redirect_uris=list(member.post_logout_redirect_uris or []),
             sector=member.sector,
             login_url=member.login_url,
             events_endpoint=member.events_endpoint,

@@ -107,6 +107,15 @@ def check_redirect_uris(uris: list[str]) -> list[str]:
     return uris
 
 
+def check_logout_uris(uris: list[str]) -> list[str]:
+    """Post-logout redirect URIs: optional, each an absolute URL like a redirect URI."""
+    for uri in uris:
+        check_url("post_logout_redirect_uri", uri, InvalidRedirectURI)
+    if len(set(uris)) != len(uris):
+        raise InvalidRedirectURI("post-logout redirect URIs must not repeat")
+    return uris
+
+
 def sector_of(redirect_uris: list[str], sector: str | None) -> str:
     """The pairwise sector (OIDC Core §8.1): the redirect host, or an explicit sector."""
     if sector:

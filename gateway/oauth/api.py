@@ -1,4 +1,5 @@
-"""The provider's HTTP endpoints: token, introspection, revocation and discovery.
+"""The provider's HTTP endpoints: token, introspection, revocation, userinfo and
+discovery.
 
 Each route reads the OAuth request at the edge, then hands it to a provider built on
 the request's transaction. An OAuth error response commits like a success: what a
@@ -10,16 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.db import transaction
 from gateway.edge import RuntimeDep
+from gateway.errors import InvalidRequest
 from gateway.keys import ALGORITHMS
 from gateway.members.auth import ASSERTION_ALGORITHMS
 from gateway.oauth import http, scopes
 from gateway.oauth.clients import AUTH_METHODS, CONFIDENTIAL_METHODS
+from gateway.oauth.exchange import GRANT_TYPE
 from gateway.oauth.http import FormRequest
 from gateway.oauth.server import Provider
+from gateway.oauth.userinfo import UserInfo, bearer
 from gateway.runtime import Runtime
 
 
@@ -52,7 +57,18 @@ ENDPOINTS = {
     "/token": (
         "token",
         "Token endpoint (RFC 6749 §3.2)",
-        ("grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope"),
+        (
+            "grant_type",
+            "code",
+            "redirect_uri",
+            "code_verifier",
+            "refresh_token",
+            "scope",
+            "subject_token",
+            "subject_token_type",
+            "requested_token_type",
+            "audience",
+        ),
     ),
     "/introspect": (
         "introspection",
@@ -96,6 +112,24 @@ def router() -> APIRouter:
     for path, (action, summary, fields) in ENDPOINTS.items():
         _mount(api, path, action, summary, fields)
 
+    @api.get("/userinfo", summary="UserInfo endpoint (OIDC Core §5.3)", response_model=None)
+    @api.post(
+        "/userinfo",
+        summary="UserInfo endpoint, token in the form body (RFC 6750 §2.2)",
+        operation_id="userinfo_post",
+        response_model=None,
+    )
+    async def userinfo(request: Request, rt: RuntimeDep) -> Response:
+        form_token = None
+        if request.method == "POST":
+            form = await http.read(request, rt.settings.issuer)
+            form_token = form.payload.data.get("access_token")
+        elif request.url.query:
+            raise InvalidRequest("send the access token in the Authorization header")
+        token = bearer(request.headers.get("authorization"), form_token)
+        claims = await run_in_threadpool(_userinfo, rt, token)
+        return JSONResponse(claims, headers=http.NO_STORE)
+
     @api.get("/.well-known/openid-configuration", summary="OpenID Provider metadata")
     @api.get(
         "/.well-known/oauth-authorization-server",
@@ -106,6 +140,11 @@ def router() -> APIRouter:
         return metadata(rt)
 
     return api
+
+
+def _userinfo(rt: Runtime, token: str) -> dict[str, Any]:
+    with transaction(rt.sessions) as session:
+        return UserInfo(Provider(session, rt)).claims(token)
 
 
 def metadata(rt: Runtime) -> dict[str, Any]:
@@ -120,10 +159,17 @@ def metadata(rt: Runtime) -> dict[str, Any]:
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "end_session_endpoint": f"{issuer}/logout",
         "scopes_supported": scopes.supported(rt.standard),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            GRANT_TYPE,
+        ],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": list(ALGORITHMS),
         "token_endpoint_auth_methods_supported": AUTH_METHODS,

@@ -71,6 +71,11 @@ class Client(ClientMixin):  # type: ignore[misc]
         return frozenset(rows.scalars())
 
     @property
+    def client_metadata(self) -> dict[str, list[str]]:
+        """The registered metadata Authlib's endpoints read (RP-Initiated Logout)."""
+        return {"post_logout_redirect_uris": list(self.member.post_logout_redirect_uris or [])}
+
+    @property
     def client_id(self) -> str:
         return self.member.client_id
 

@@ -1,7 +1,8 @@
 """Introspection (RFC 7662) and revocation (RFC 7009) of the provider's tokens.
 
-A client may introspect or revoke only tokens issued to it; any other token, like an
-unknown, expired or revoked one, introspects as ``{"active": false}`` and nothing more.
+A client may introspect or revoke only tokens issued to it (or exchanged for it,
+RFC 8693); any other token, like an unknown, expired or revoked one, introspects as
+``{"active": false}`` and nothing more.
 Revoking a refresh token revokes its whole grant, access tokens included (RFC 7009
 §2.1); revoking an access token denies its ``jti`` until it would have expired.
 """
@@ -42,7 +43,10 @@ class KnownToken:
         return not self.active
 
     def check_client(self, client: Client) -> bool:
-        return self.client_id == client.client_id
+        """Issued to this client, or (a token exchanged for it, RFC 8693) meant for it."""
+        audience = self.claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        return client.client_id == self.client_id or client.client_id in audiences
 
 
 def find(provider: Provider, value: str, hint: str | None) -> KnownToken | None:
@@ -131,7 +135,7 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
             "iss": claims.get("iss"),
             "exp": claims.get("exp"),
         }
-        for name in ("aud", "iat", "jti", "auth_time", "acr", "amr"):
+        for name in ("aud", "iat", "jti", "auth_time", "acr", "amr", "act"):
             if name in claims:
                 payload[name] = claims[name]
         return payload

@@ -40,6 +40,7 @@ OAUTH_TITLES = {
     "interaction_required": "The person must interact with the gateway.",
     "invalid_request_uri": "The request_uri is invalid, expired or already used.",
     "invalid_token": "The access token is invalid, expired or revoked.",
+    "invalid_target": "The requested audience is unknown or may not be served.",
     "server_error": "The gateway failed to handle the request.",
 }
 

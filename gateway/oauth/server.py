@@ -29,6 +29,7 @@ from gateway.members.models import MemberKind
 from gateway.oauth import grants, http
 from gateway.oauth.clients import Client, load_client
 from gateway.oauth.endpoints import Introspection, Revocation
+from gateway.oauth.exchange import TokenExchangeGrant
 from gateway.oauth.pushed import PushedAuthorization
 from gateway.oauth.store import Store, Subject
 from gateway.oauth.tokens import AccessClaims, Lifetimes, Signer
@@ -84,6 +85,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         )
         self.register_grant(grants.RefreshTokenGrant)
         self.register_grant(grants.ClientCredentialsGrant)
+        self.register_grant(TokenExchangeGrant)
         self.register_endpoint(Introspection(self))
         self.register_endpoint(Revocation(self))
         self.register_endpoint(PushedAuthorization(self))

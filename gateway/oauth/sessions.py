@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session
@@ -86,15 +87,18 @@ class Sessions:
         row = self.session.execute(select(SESSION).where(SESSION.c.id == session_id)).first()
         if row is None or row.ended_at is not None or row.expires_at <= self.clock():
             return None
-        return SignedIn(
-            row.id,
-            row.person_id,
-            row.platform_id,
-            row.acr,
-            tuple(row.amr or ()),
-            row.auth_time,
-            row.expires_at,
+        return _signed(row)
+
+    def of_person(self, person_id: str) -> list[SignedIn]:
+        """The person's live sessions, in any browser."""
+        rows = self.session.execute(
+            select(SESSION).where(
+                SESSION.c.person_id == person_id,
+                SESSION.c.ended_at.is_(None),
+                SESSION.c.expires_at > self.clock(),
+            )
         )
+        return [_signed(row) for row in rows]
 
     def end(self, session_id: str) -> bool:
         result = self.session.execute(
@@ -104,3 +108,15 @@ class Sessions:
             .returning(SESSION.c.id)
         )
         return result.first() is not None
+
+
+def _signed(row: Any) -> SignedIn:
+    return SignedIn(
+        row.id,
+        row.person_id,
+        row.platform_id,
+        row.acr,
+        tuple(row.amr or ()),
+        row.auth_time,
+        row.expires_at,
+    )

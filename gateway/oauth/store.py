@@ -30,6 +30,7 @@ from gateway.oauth.models import (
     RevokedToken,
     SignInSession,
 )
+from gateway.oauth.scopes import MEMBER_API, OPENID, SSO_PURPOSE
 from gateway.secret_hash import SecretHasher
 
 GRANT, CODE, REFRESH = core(Grant), core(AuthorizationCode), core(RefreshToken)
@@ -43,6 +44,7 @@ class Reason:
     revoked = "revoked"  # the client revoked its refresh token (RFC 7009)
     logout = "logout"
     person = "person"  # the person ended it in the consent center
+    consent = "consent"  # the consent it rests on left force
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,17 @@ class RedeemedRefresh:
 
     def get_scope(self) -> str:
         return self.subject.scope
+
+
+def purposes_of(scope: str) -> set[str]:
+    """The purposes a granted scope rests on (``openid`` is sign-in, ``identity.sso``)."""
+    found: set[str] = set()
+    for token in scope.split():
+        if token == OPENID:
+            found.add(SSO_PURPOSE)
+        elif token != MEMBER_API:
+            found.add(token.partition(":")[0])
+    return found
 
 
 def affected(result: object) -> int:
@@ -179,6 +192,43 @@ class Store:
             .values(revoked_at=now, revoked_reason=reason)
         )
         return bool(affected(result))
+
+    def grant(self, grant_id: str) -> tuple[Subject, bool] | None:
+        """A grant and whether it is revoked."""
+        row = self.session.execute(select(*GRANT_COLUMNS).where(GRANT.c.id == grant_id)).first()
+        return None if row is None else (_subject(row), row.revoked_at is not None)
+
+    def revoke_session_grants(self, session_id: str, reason: str, now: datetime) -> list[Subject]:
+        """Revoke every live grant opened in a sign-in session (logout); those revoked."""
+        rows = self.session.execute(
+            update(GRANT)
+            .where(GRANT.c.session_id == session_id, GRANT.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .returning(*GRANT_COLUMNS)
+        ).all()
+        return [_subject(row) for row in rows]
+
+    def revoke_resting_on(
+        self, person_id: str, member_id: str, purpose: str, reason: str, now: datetime
+    ) -> int:
+        """Revoke the person's live grants to a member whose scope rests on ``purpose``
+        (its consent left force: withdrawn, expired, revoked or invalidated)."""
+        rows = self.session.execute(
+            select(GRANT.c.id, GRANT.c.scope).where(
+                GRANT.c.person_id == person_id,
+                GRANT.c.member_id == member_id,
+                GRANT.c.revoked_at.is_(None),
+            )
+        ).all()
+        resting = [str(gid) for gid, scope in rows if purpose in purposes_of(str(scope))]
+        if not resting:
+            return 0
+        result = self.session.execute(
+            update(GRANT)
+            .where(GRANT.c.id.in_(resting), GRANT.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+        return affected(result)
 
     def grant_revoked(self, grant_id: str) -> bool:
         revoked = self.session.execute(

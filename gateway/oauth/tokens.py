@@ -129,6 +129,34 @@ class Signer:
             raise InvalidToken
         return claims
 
+    def verify_id_token_hint(self, token: str) -> dict[str, Any]:
+        """The claims of an ID token this provider signed, expired or not: an
+        ``id_token_hint`` (RP-Initiated Logout 1.0 §2) may outlive the token. An access
+        token or a SET, signed with the same keys, is not an ID token."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken from None
+        kid, alg = header.get("kid"), header.get("alg")
+        if not isinstance(kid, str) or alg not in ALGORITHMS or header.get("typ") != "JWT":
+            raise InvalidToken
+        try:
+            key = self.keys.verification_key(kid)
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[str(alg)],
+                issuer=self.issuer,
+                options={
+                    "require": ["iss", "sub", "aud", "iat"],
+                    "verify_exp": False,
+                    "verify_aud": False,  # checked against the client by the endpoint
+                },
+            )
+        except (KeyError, jwt.PyJWTError, ValueError):
+            raise InvalidToken from None
+        return claims
+
 
 def half_hash(value: str, alg: str) -> str:
     """``at_hash`` (OIDC Core §3.1.3.6): the left half of the SHA-256 digest, base64url."""

@@ -45,6 +45,13 @@ TEXT: dict[str, dict[str, str]] = {
         "withdraw_note": "You can withdraw any consent at any time in the consent center, as"
         " easily as you gave it.",
         "title_error": "This sign-in cannot continue",
+        "title_logout": "Sign out of Accord",
+        "logout_ask": "Do you want to sign out of Accord in this browser? Every site you signed"
+        " in to through this sign-in loses its access.",
+        "logout_from": "asked by",
+        "logout_confirm": "Sign out",
+        "title_signed_out": "Signed out",
+        "signed_out": "You are signed out of Accord in this browser.",
     },
     "zh": {
         "title_signin": "使用联盟账号登录",
@@ -65,6 +72,12 @@ TEXT: dict[str, dict[str, str]] = {
         "deny": "拒绝",
         "withdraw_note": "您可以随时在授权中心撤回任何同意，与给予同意一样方便。",
         "title_error": "无法继续登录",
+        "title_logout": "退出联盟账号",
+        "logout_ask": "要在此浏览器中退出联盟账号吗？通过本次登录访问的所有网站都将失去访问权限。",
+        "logout_from": "发起方",
+        "logout_confirm": "退出",
+        "title_signed_out": "已退出",
+        "signed_out": "您已在此浏览器中退出联盟账号。",
     },
 }
 

@@ -46,7 +46,7 @@ async def _run(rt: Runtime, step: Callable[[Authorization], T]) -> T | Failure:
         return Failure(entry.status, entry.code, error.detail or entry.title)
 
 
-def _browser(request: Request) -> tuple[str, bool]:
+def browser_of(request: Request) -> tuple[str, bool]:
     """The browser's id from its cookie, or a new one (and whether it is new)."""
     value = request.cookies.get(BROWSER_COOKIE, "")
     if 20 <= len(value) <= 64:
@@ -54,11 +54,11 @@ def _browser(request: Request) -> tuple[str, bool]:
     return secrets.token_urlsafe(32), True
 
 
-def _secure(rt: Runtime) -> bool:
+def secure(rt: Runtime) -> bool:
     return rt.settings.issuer.startswith("https://")
 
 
-def _render(request: Request, rt: Runtime, outcome: Outcome | Failure, browser: str) -> Response:
+def render(request: Request, rt: Runtime, outcome: Outcome | Failure, browser: str) -> Response:
     secret = rt.settings.secret_key.get_secret_value().encode()
     response: Response
     if isinstance(outcome, Redirect):
@@ -102,7 +102,7 @@ def _render(request: Request, rt: Runtime, outcome: Outcome | Failure, browser: 
 def _with_cookies(
     response: Response, rt: Runtime, browser: str, new_browser: bool, session: str | None = None
 ) -> Response:
-    secure = _secure(rt)
+    https = secure(rt)
     if new_browser:
         response.set_cookie(
             BROWSER_COOKIE,
@@ -110,7 +110,7 @@ def _with_cookies(
             max_age=int(BROWSER_LIFETIME.total_seconds()),
             httponly=True,
             samesite="lax",
-            secure=secure,
+            secure=https,
         )
     if session is not None:
         response.set_cookie(
@@ -119,7 +119,7 @@ def _with_cookies(
             max_age=rt.settings.session_ttl,
             httponly=True,
             samesite="lax",
-            secure=secure,
+            secure=https,
         )
     return response
 
@@ -147,7 +147,7 @@ async def _form(request: Request, rt: Runtime, browser: str) -> dict[str, list[s
 async def _submitted(request: Request) -> tuple[Runtime, str, dict[str, list[str]] | Failure]:
     """A page's form as posted by this browser, or why it is refused."""
     rt: Runtime = request.app.state.runtime
-    browser, _ = _browser(request)
+    browser, _ = browser_of(request)
     try:
         return rt, browser, await _form(request, rt, browser)
     except GatewayError as error:
@@ -170,7 +170,7 @@ def router() -> APIRouter:
     )
     async def authorize(request: Request) -> Response:
         rt: Runtime = request.app.state.runtime
-        browser, new = _browser(request)
+        browser, new = browser_of(request)
         session = request.cookies.get(SESSION_COOKIE)
         try:
             form = await http.read(request, rt.settings.issuer)
@@ -178,36 +178,36 @@ def router() -> APIRouter:
             outcome: Outcome | Failure = Failure(400, "invalid_request", error.detail or "")
         else:
             outcome = await _run(rt, lambda flow: flow.begin(form, browser, session))
-        return _with_cookies(_render(request, rt, outcome, browser), rt, browser, new)
+        return _with_cookies(render(request, rt, outcome, browser), rt, browser, new)
 
     @web.post("/signin/choose", summary="The sign-in chooser's form", response_model=None)
     async def choose(request: Request) -> Response:
         rt, browser, fields = await _submitted(request)
         if isinstance(fields, Failure):
-            return _render(request, rt, fields, browser)
+            return render(request, rt, fields, browser)
         handle, platform = _one(fields, "interaction"), _one(fields, "platform")
         outcome = await _run(rt, lambda flow: flow.choose(handle, browser, platform))
-        return _render(request, rt, outcome, browser)
+        return render(request, rt, outcome, browser)
 
     @web.get("/signin/return", summary="Back from the platform's sign-in", response_model=None)
     async def returned(request: Request, verifier: str = "") -> Response:
         rt: Runtime = request.app.state.runtime
-        browser, _ = _browser(request)
+        browser, _ = browser_of(request)
         if not 0 < len(verifier) <= 128:
-            return _render(
+            return render(
                 request, rt, Failure(400, "invalid_request", "no sign-in to complete"), browser
             )
         result = await _run(rt, lambda flow: flow.returned(verifier, browser))
         if isinstance(result, Failure):
-            return _render(request, rt, result, browser)
+            return render(request, rt, result, browser)
         outcome, session = result
-        return _with_cookies(_render(request, rt, outcome, browser), rt, browser, False, session)
+        return _with_cookies(render(request, rt, outcome, browser), rt, browser, False, session)
 
     @web.post("/consent", summary="The consent screen's form", response_model=None)
     async def consent(request: Request) -> Response:
         rt, browser, fields = await _submitted(request)
         if isinstance(fields, Failure):
-            return _render(request, rt, fields, browser)
+            return render(request, rt, fields, browser)
         handle, approve = _one(fields, "interaction"), _one(fields, "decision") == "approve"
         chosen = set(fields.get("scope", []))
         session = request.cookies.get(SESSION_COOKIE)
@@ -218,6 +218,6 @@ def router() -> APIRouter:
                 handle, browser, session, approve=approve, chosen=chosen, user_agent=agent
             ),
         )
-        return _render(request, rt, outcome, browser)
+        return render(request, rt, outcome, browser)
 
     return web

@@ -119,7 +119,7 @@ def test_unknown_event_types_are_ignored_not_refused(
     client: TestClient, platform: Registered
 ) -> None:
     """SSF 1.0 §8.1.1: a Transmitter MUST ignore event types it does not understand."""
-    unknown = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
+    unknown = "https://schemas.openid.net/secevent/caep/event-type/token-claims-change"
     created = push_stream(client, platform, events_requested=[unknown, types.CONSENT_GRANTED])
     assert created["events_requested"] == [unknown, types.CONSENT_GRANTED]
     assert created["events_delivered"] == [types.CONSENT_GRANTED, types.ERASURE_REQUESTED]

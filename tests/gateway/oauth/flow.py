@@ -45,13 +45,18 @@ class RelyingParty:
         return basic(self.client_id, self.secret)
 
 
-def register_rp(client: TestClient, alliance: Alliance, name: str, host: str) -> RelyingParty:
+def register_rp(
+    client: TestClient, alliance: Alliance, name: str, host: str, **metadata: Any
+) -> RelyingParty:
     spec = brand_spec(
         name=name,
         redirect_uris=[f"https://{host}/cb"],
         purposes=["identity.sso", "marketing.brand_view"],
+        **metadata,
     )
-    body = client.post("/v1/admin/brands", json=spec, headers=alliance.operator).json()
+    response = client.post("/v1/admin/brands", json=spec, headers=alliance.operator)
+    assert response.status_code == 201, response.text
+    body = response.json()
     return RelyingParty(body["client_id"], body["client_secret"], f"https://{host}/cb", name)
 
 
@@ -130,3 +135,18 @@ def exchange(client: TestClient, attempt: Attempt, code: str) -> Any:
         },
         headers=attempt.rp.auth,
     )
+
+
+def signed_in(
+    client: TestClient, alliance: Alliance, rp: RelyingParty, account: str = "u-1"
+) -> dict[str, Any]:
+    """Sign a person in to ``rp`` (consenting if asked); the token response."""
+    attempt = Attempt(rp)
+    page = sign_in(client, alliance, attempt, account)
+    if page.status_code == 200:
+        page = approve(client, page.text)
+    assert page.status_code == 303, page.text
+    tokens = exchange(client, attempt, query(page.headers["location"])["code"])
+    assert tokens.status_code == 200, tokens.text
+    body: dict[str, Any] = tokens.json()
+    return body
