@@ -143,6 +143,15 @@ class SignIn:
     ended_at: datetime | None
 
 
+@dataclass(frozen=True)
+class PendingLink:
+    """A platform account proven for a link the person has not confirmed yet."""
+
+    platform: str
+    account_id: str
+    expires_at: datetime
+
+
 def receipt_path(record_id: str, seq: int) -> str:
     """Where the signed receipt of one event is served (to the record's recipient)."""
     return f"/v1/consents/{record_id}/receipts/{seq}"
@@ -157,6 +166,7 @@ def export_document(
     requests: Sequence[RightsRequest],
     authorizations: Sequence[Authorization] = (),
     sessions: Sequence[SignIn] = (),
+    pending_links: Sequence[PendingLink] = (),
     minor_under_14: bool = False,
     known_since: datetime | None = None,
 ) -> dict[str, Any]:
@@ -213,6 +223,14 @@ def export_document(
                 "ended_at": timestamp(s.ended_at) if s.ended_at else None,
             }
             for s in sessions
+        ],
+        "pending_links": [
+            {
+                "platform": p.platform,
+                "account_id": p.account_id,
+                "expires_at": timestamp(p.expires_at),
+            }
+            for p in pending_links
         ],
         "access_log": [],
         "attributes": [],

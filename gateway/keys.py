@@ -48,8 +48,11 @@ class SigningKey:
 
 
 def public_part(jwk: dict[str, Any]) -> dict[str, Any]:
-    """A private JWK without its private members (RFC 7518 §6.2.2, §6.3.2)."""
-    return {k: v for k, v in jwk.items() if k not in {"d", "p", "q", "dp", "dq", "qi", "oth"}}
+    """A private JWK without its private members (RFC 7518 §6.2.2, §6.3.2), and without
+    ``key_ops``: PyJWT writes ``["sign"]`` on a private key, which a public key's
+    verifier would rightly refuse (RFC 7517 §4.3); ``use: sig`` says it all."""
+    private = {"d", "p", "q", "dp", "dq", "qi", "oth", "key_ops"}
+    return {k: v for k, v in jwk.items() if k not in private}
 
 
 def new_private_jwk(alg: str) -> dict[str, Any]:

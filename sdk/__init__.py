@@ -4,6 +4,7 @@ Depends on httpx, pyjwt and pydantic only; imports nothing else of Accord.
 """
 
 from sdk.auth import ClientAuth, ClientSecretBasic, PrivateKeyJWT
+from sdk.authorization import AuthorizationRequest
 from sdk.brand import AsyncBrandClient, BrandClient
 from sdk.client import VERSION
 from sdk.consents import (
@@ -16,13 +17,17 @@ from sdk.consents import (
     NewConsent,
     Notice,
 )
+from sdk.discovery import ProviderMetadata
 from sdk.errors import (
     AccordError,
     APIError,
     AuthenticationError,
+    AuthorizationRefusedError,
+    AuthorizationResponseError,
     BadRequestError,
     ConflictError,
     GoneError,
+    IDTokenError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
@@ -32,6 +37,8 @@ from sdk.errors import (
     TransportError,
 )
 from sdk.events import SecurityEvent, SetError, verify_set
+from sdk.id_token import IDToken
+from sdk.jwks import KeyCache
 from sdk.merkle import (
     Checkpoint,
     CheckpointError,
@@ -54,6 +61,7 @@ from sdk.streams import (
     StreamStatus,
     TransmitterConfig,
 )
+from sdk.tokens import ExchangedToken, SignIn, TokenSet, UserInfo
 
 __version__ = VERSION
 
@@ -63,6 +71,9 @@ __all__ = [
     "AsyncBrandClient",
     "AsyncPlatformClient",
     "AuthenticationError",
+    "AuthorizationRefusedError",
+    "AuthorizationRequest",
+    "AuthorizationResponseError",
     "BadRequestError",
     "BrandClient",
     "CategoryInfo",
@@ -78,8 +89,12 @@ __all__ = [
     "DeliverySummary",
     "EligibleAccount",
     "EligiblePage",
+    "ExchangedToken",
     "GoneError",
     "Health",
+    "IDToken",
+    "IDTokenError",
+    "KeyCache",
     "LocalText",
     "LogInfo",
     "NewConsent",
@@ -90,6 +105,7 @@ __all__ = [
     "PlatformClient",
     "PolledEvents",
     "PrivateKeyJWT",
+    "ProviderMetadata",
     "PurposeInfo",
     "RateLimitError",
     "ReceiptError",
@@ -98,12 +114,15 @@ __all__ = [
     "SecurityEvent",
     "ServerError",
     "SetError",
+    "SignIn",
     "StandardDocument",
     "StreamConfig",
     "StreamDelivery",
     "StreamStatus",
+    "TokenSet",
     "TransmitterConfig",
     "TransportError",
+    "UserInfo",
     "VerifiedIdentifier",
     "VerifiedReceipt",
     "__version__",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sdk.client import AsyncClient, SyncClient
 from sdk.consents import ConsentReading
+from sdk.relying_party import RelyingPartyOperations
 from sdk.standard import GatewayOperations
 from sdk.streams import StreamOperations
 
 
-class BrandOperations(GatewayOperations, ConsentReading, StreamOperations):
+class BrandOperations(GatewayOperations, ConsentReading, StreamOperations, RelyingPartyOperations):
     """Operations of a brand (views and the sandbox come next)."""
 
 

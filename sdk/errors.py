@@ -24,6 +24,28 @@ class ResponseError(AccordError):
     """The gateway answered with something the SDK cannot read."""
 
 
+class AuthorizationResponseError(AccordError):
+    """The redirect back from the gateway is not the answer to this request: its ``state``
+    or ``iss`` does not match (RFC 6749 §10.12, RFC 9207 §2.4), or it carries no code.
+    Nothing in it may be used."""
+
+
+class AuthorizationRefusedError(AuthorizationResponseError):
+    """The gateway answered the authorization request with an error (RFC 6749 §4.1.2.1):
+    ``code`` is its OAuth error, e.g. ``access_denied`` or ``login_required``."""
+
+    def __init__(self, code: str, description: str = "", uri: str | None = None) -> None:
+        self.code = code
+        self.description = description
+        self.uri = uri
+        super().__init__(f"{code}: {description}" if description else code)
+
+
+class IDTokenError(AccordError, ValueError):
+    """An ID token failed verification (OIDC Core §3.1.3.7); none of its claims may be
+    trusted. The message names the check that failed."""
+
+
 class APIError(AccordError):
     """The gateway refused the request; ``code`` is its OAuth-style error code."""
 

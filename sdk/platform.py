@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sdk.client import AsyncClient, SyncClient
 from sdk.consents import ConsentReading, ConsentRecording
+from sdk.relying_party import RelyingPartyOperations
 from sdk.rights import RightsOperations
 from sdk.signin import SignInOperations
 from sdk.standard import GatewayOperations
@@ -17,6 +18,7 @@ class PlatformOperations(
     RightsOperations,
     StreamOperations,
     SignInOperations,
+    RelyingPartyOperations,
 ):
     """Operations of a member platform (attributes come next)."""
 

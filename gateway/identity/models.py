@@ -93,3 +93,31 @@ class LoginChallenge(Table, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     answered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class PendingLink(Table, table=True):
+    """A platform account proven by a link challenge, waiting for the person to confirm
+    the link (or, when it belongs to another person, the merge). Short-lived; only the
+    keyed hash of the confirmation handle and of the browser binding are stored."""
+
+    __tablename__ = "pending_link"
+
+    id: str = Field(primary_key=True, max_length=80)  # hash of the page's handle
+    person_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("person.id", ondelete="CASCADE"), nullable=False)
+    )
+    session_id: str = Field(max_length=80)  # the sign-in session that asked
+    browser_hash: str = Field(max_length=80)
+    platform_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("member.id", ondelete="CASCADE"), nullable=False)
+    )
+    account_id: str = Field(max_length=255)
+    # The person the account belongs to now, if another: confirming merges the two.
+    other_person_id: str | None = Field(
+        default=None,
+        sa_column=Column(String(36), ForeignKey("person.id", ondelete="CASCADE"), nullable=True),
+    )
+    identifiers: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

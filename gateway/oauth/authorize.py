@@ -27,6 +27,7 @@ from gateway.consents.service import Consents
 from gateway.db import core, utcnow
 from gateway.errors import Forbidden, InvalidRequest, problem_of
 from gateway.identity.challenges import ChallengeKind, Challenges
+from gateway.identity.models import LoginChallenge
 from gateway.members.models import Member, MemberKind, MemberStatus
 from gateway.oauth import consent_step, pushed, scopes
 from gateway.oauth.clients import Client
@@ -150,10 +151,10 @@ class Authorization:
             add_params_to_uri(platform.login_url, [("login_challenge", opened.challenge)])
         )
 
-    def returned(self, verifier: str, browser: str) -> tuple[Outcome, str | None]:
-        """The browser back from the platform: a new session (its cookie value) and the
-        next step, or the platform's refusal sent on to the client."""
-        challenge = self.challenges.complete(verifier, browser)
+    def returned(self, challenge: LoginChallenge, browser: str) -> tuple[Outcome, str | None]:
+        """The browser back from the platform (the challenge completed): a new session
+        (its cookie value) and the next step, or the platform's refusal sent on to the
+        client."""
         if challenge.kind != ChallengeKind.login:
             raise InvalidRequest("this sign-in was not started from an authorization request")
         row = self.interactions.by_id(str(challenge.context.get("interaction", "")), browser)

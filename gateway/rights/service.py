@@ -21,6 +21,7 @@ from sqlmodel import Session
 from consent.rights import (
     Authorization,
     LinkedAccount,
+    PendingLink,
     Pseudonym,
     RequestKind,
     RequestState,
@@ -34,6 +35,7 @@ from gateway.db import core, utcnow
 from gateway.errors import Conflict, NotFound
 from gateway.events import types
 from gateway.events.outbox import emit
+from gateway.identity.models import PendingLink as PendingLinkRow
 from gateway.identity.models import Person
 from gateway.identity.pairwise import pairwise_sub
 from gateway.identity.persons import ACCOUNT, PERSON, SUBJECT
@@ -43,6 +45,7 @@ from gateway.rights.models import RightsRequestRow
 from gateway.runtime import Runtime
 
 REQUEST, MEMBER = core(RightsRequestRow), core(Member)
+PENDING = core(PendingLinkRow)
 ERASED_BEFORE_EXPORT = "the personal data was erased by an earlier request"
 
 
@@ -87,6 +90,15 @@ class Rights:
             )
         )
         return request
+
+    def erase_now(self, person_id: str, member: Member, now: datetime) -> RightsRequest:
+        """An erasure the person asked for in person (e.g. by removing their last linked
+        account): received and carried out at once, its status kept like any other."""
+        request = self.submit(person_id, member, RequestKind.erasure)
+        self.erase(person_id, request.id, now)
+        done = request.complete(now)
+        self._save(done)
+        return done
 
     def status(self, request_id: str, member: Member) -> RightsRequest:
         return _request(self._own(request_id, member))
@@ -206,8 +218,15 @@ class Rights:
             .where(SESSION.c.person_id == person_id)
             .order_by(SESSION.c.auth_time, SESSION.c.id)
         )
+        pending = self.session.execute(
+            select(MEMBER.c.name, PENDING.c.account_id, PENDING.c.expires_at)
+            .join(MEMBER, MEMBER.c.id == PENDING.c.platform_id)
+            .where(PENDING.c.person_id == person_id)
+            .order_by(PENDING.c.expires_at)
+        )
         return export_document(
             generated_at=now,
+            pending_links=[PendingLink(*row) for row in pending],
             authorizations=[Authorization(*row) for row in grants],
             sessions=[SignIn(*row) for row in sessions],
             accounts=[LinkedAccount(str(n), str(a), at) for n, a, at in accounts],

@@ -11,6 +11,7 @@ from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -33,17 +34,22 @@ T = TypeVar("T")
 MAX_FORM_FIELDS = 60
 
 
-def _in_transaction(rt: Runtime, step: Callable[[Authorization], T]) -> T:
+def _in_transaction(rt: Runtime, step: Callable[[Session], T]) -> T:
     with transaction(rt.sessions) as session:
-        return step(Authorization(session, rt))
+        return step(session)
 
 
-async def _run(rt: Runtime, step: Callable[[Authorization], T]) -> T | Failure:
+async def in_transaction(rt: Runtime, step: Callable[[Session], T]) -> T | Failure:
+    """Run one step in a transaction off the event loop; a gateway error as a Failure."""
     try:
         return await run_in_threadpool(_in_transaction, rt, step)
     except GatewayError as error:
         entry = entry_for(error)
         return Failure(entry.status, entry.code, error.detail or entry.title)
+
+
+async def _run(rt: Runtime, step: Callable[[Authorization], T]) -> T | Failure:
+    return await in_transaction(rt, lambda session: step(Authorization(session, rt)))
 
 
 def browser_of(request: Request) -> tuple[str, bool]:
@@ -99,7 +105,7 @@ def render(request: Request, rt: Runtime, outcome: Outcome | Failure, browser: s
     return response
 
 
-def _with_cookies(
+def with_cookies(
     response: Response, rt: Runtime, browser: str, new_browser: bool, session: str | None = None
 ) -> Response:
     https = secure(rt)
@@ -139,12 +145,12 @@ async def _form(request: Request, rt: Runtime, browser: str) -> dict[str, list[s
     for key, value in pairs:
         fields.setdefault(key, []).append(value)
     secret = rt.settings.secret_key.get_secret_value().encode()
-    if not pages.csrf_ok(secret, browser, _one(fields, "csrf")):
+    if not pages.csrf_ok(secret, browser, one(fields, "csrf")):
         raise Forbidden("the form is stale or was not sent from this browser: reload the page")
     return fields
 
 
-async def _submitted(request: Request) -> tuple[Runtime, str, dict[str, list[str]] | Failure]:
+async def submitted(request: Request) -> tuple[Runtime, str, dict[str, list[str]] | Failure]:
     """A page's form as posted by this browser, or why it is refused."""
     rt: Runtime = request.app.state.runtime
     browser, _ = browser_of(request)
@@ -154,7 +160,7 @@ async def _submitted(request: Request) -> tuple[Runtime, str, dict[str, list[str
         return rt, browser, Failure(403, "access_denied", error.detail or "")
 
 
-def _one(fields: dict[str, list[str]], name: str) -> str:
+def one(fields: dict[str, list[str]], name: str) -> str:
     return (fields.get(name) or [""])[0]
 
 
@@ -178,37 +184,23 @@ def router() -> APIRouter:
             outcome: Outcome | Failure = Failure(400, "invalid_request", error.detail or "")
         else:
             outcome = await _run(rt, lambda flow: flow.begin(form, browser, session))
-        return _with_cookies(render(request, rt, outcome, browser), rt, browser, new)
+        return with_cookies(render(request, rt, outcome, browser), rt, browser, new)
 
     @web.post("/signin/choose", summary="The sign-in chooser's form", response_model=None)
     async def choose(request: Request) -> Response:
-        rt, browser, fields = await _submitted(request)
+        rt, browser, fields = await submitted(request)
         if isinstance(fields, Failure):
             return render(request, rt, fields, browser)
-        handle, platform = _one(fields, "interaction"), _one(fields, "platform")
+        handle, platform = one(fields, "interaction"), one(fields, "platform")
         outcome = await _run(rt, lambda flow: flow.choose(handle, browser, platform))
         return render(request, rt, outcome, browser)
 
-    @web.get("/signin/return", summary="Back from the platform's sign-in", response_model=None)
-    async def returned(request: Request, verifier: str = "") -> Response:
-        rt: Runtime = request.app.state.runtime
-        browser, _ = browser_of(request)
-        if not 0 < len(verifier) <= 128:
-            return render(
-                request, rt, Failure(400, "invalid_request", "no sign-in to complete"), browser
-            )
-        result = await _run(rt, lambda flow: flow.returned(verifier, browser))
-        if isinstance(result, Failure):
-            return render(request, rt, result, browser)
-        outcome, session = result
-        return _with_cookies(render(request, rt, outcome, browser), rt, browser, False, session)
-
     @web.post("/consent", summary="The consent screen's form", response_model=None)
     async def consent(request: Request) -> Response:
-        rt, browser, fields = await _submitted(request)
+        rt, browser, fields = await submitted(request)
         if isinstance(fields, Failure):
             return render(request, rt, fields, browser)
-        handle, approve = _one(fields, "interaction"), _one(fields, "decision") == "approve"
+        handle, approve = one(fields, "interaction"), one(fields, "decision") == "approve"
         chosen = set(fields.get("scope", []))
         session = request.cookies.get(SESSION_COOKIE)
         agent = request.headers.get("user-agent")

@@ -36,6 +36,7 @@ def test_the_jwks_holds_public_keys_only(tmp_path: Path) -> None:
     assert sorted(k["alg"] for k in jwks["keys"]) == ["ES256", "RS256"]
     for jwk in jwks["keys"]:
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(jwk)
+        assert "key_ops" not in jwk  # a private key's ["sign"] is no public key's operation
         assert jwk["use"] == "sig" and jwk["kid"]
 
 

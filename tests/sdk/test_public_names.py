@@ -10,6 +10,9 @@ PUBLIC = [
     "AsyncBrandClient",
     "AsyncPlatformClient",
     "AuthenticationError",
+    "AuthorizationRefusedError",
+    "AuthorizationRequest",
+    "AuthorizationResponseError",
     "BadRequestError",
     "BrandClient",
     "CategoryInfo",
@@ -25,8 +28,12 @@ PUBLIC = [
     "DeliverySummary",
     "EligibleAccount",
     "EligiblePage",
+    "ExchangedToken",
     "GoneError",
     "Health",
+    "IDToken",
+    "IDTokenError",
+    "KeyCache",
     "LocalText",
     "LogInfo",
     "NewConsent",
@@ -37,6 +44,7 @@ PUBLIC = [
     "PlatformClient",
     "PolledEvents",
     "PrivateKeyJWT",
+    "ProviderMetadata",
     "PurposeInfo",
     "RateLimitError",
     "ReceiptError",
@@ -45,12 +53,15 @@ PUBLIC = [
     "SecurityEvent",
     "ServerError",
     "SetError",
+    "SignIn",
     "StandardDocument",
     "StreamConfig",
     "StreamDelivery",
     "StreamStatus",
+    "TokenSet",
     "TransmitterConfig",
     "TransportError",
+    "UserInfo",
     "VerifiedIdentifier",
     "VerifiedReceipt",
     "__version__",
@@ -82,5 +93,12 @@ def test_error_hierarchy() -> None:
         "ServerError",
     ):
         assert issubclass(getattr(sdk, name), sdk.APIError)
-    for name in ("APIError", "TransportError", "ResponseError"):
+    for name in (
+        "APIError",
+        "TransportError",
+        "ResponseError",
+        "AuthorizationResponseError",
+        "IDTokenError",
+    ):
         assert issubclass(getattr(sdk, name), sdk.AccordError)
+    assert issubclass(sdk.AuthorizationRefusedError, sdk.AuthorizationResponseError)

@@ -13,7 +13,8 @@ from consent.journal import Evidence
 from consent.records import Actor
 from gateway.consents.service import Consents, Terms
 from gateway.consents.upkeep import sequence_log
-from gateway.db import transaction, utcnow
+from gateway.db import core, transaction, utcnow
+from gateway.identity.models import PendingLink
 from gateway.identity.pairwise import pairwise_sub
 from gateway.identity.persons import ACCOUNT
 from gateway.members.models import Member
@@ -77,6 +78,18 @@ async def known_person(alliance: Alliance, runtime: Runtime, redleaf: AsyncPlatf
                 amr=["pwd"],
                 auth_time=now,
                 expires_at=now + timedelta(hours=1),
+            )
+        )
+        # ...and proved an account at the second platform for a link not yet confirmed.
+        session.execute(
+            insert(core(PendingLink)).values(
+                id="pending-hash",
+                person_id=person,
+                session_id="session-hash",
+                browser_hash="browser-hash",
+                platform_id=alliance.keyed_platform["id"],
+                account_id="bluefin-9",
+                expires_at=now + timedelta(minutes=5),
             )
         )
         Store(session, runtime.hasher).open_grant(

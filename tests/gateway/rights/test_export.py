@@ -32,6 +32,7 @@ SECTIONS = {
     "rights_request": "requests",
     "oauth_grant": "authorizations",
     "signin_session": "sessions",
+    "pending_link": "pending_links",
 }
 
 
