@@ -26,6 +26,7 @@ from gateway.db import transaction
 from gateway.errors import GatewayError, NotFound, entry_for
 from gateway.events import outbox
 from gateway.events.delivery import Dispatcher
+from gateway.identity.hints import hints_of
 from gateway.members.models import AuthMethod, MemberKind, MemberStatus
 from gateway.members.registration import Contact, MemberSpec, MemberView, Registration
 from gateway.members.registry import Registry
@@ -335,6 +336,21 @@ def keys_rotate(
     except ValueError as exc:
         fail(str(exc))
     typer.echo(f"new key {key.kid} ({key.alg}) signs from {key.active_from.isoformat()}")
+
+
+salt_app = typer.Typer(
+    help="The alliance salt platforms hash link hints with.", no_args_is_help=True
+)
+app.add_typer(salt_app, name="salt")
+
+
+@salt_app.command("rotate")
+def salt_rotate(ctx: typer.Context) -> None:
+    """Issue a new salt version; the last one still counts for ACCORD_SALT_GRACE_DAYS."""
+    state = _state(ctx)
+    with unit_of_work(state) as session:
+        version = hints_of(session, state.runtime()).rotate()
+    typer.echo(f"alliance salt version {version.version} is current")
 
 
 # --- events ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from gateway.identity.hints import has_salt, hints_of
 from gateway.keys import new_private_jwk, public_part, write_private
 from gateway.members import rules
 from gateway.members.models import Member, MemberKind
@@ -138,4 +139,7 @@ def seed(session: Session, rt: Runtime) -> list[str]:
             credentials["private_jwk"] = private_jwk
         write_private(out / f"{demo.slug}.json", credentials)
         done.append(f"registered {demo.kind.value} {demo.name!r} ({registration.client_id})")
+    if not has_salt(session):
+        version = hints_of(session, rt).rotate()
+        done.append(f"issued alliance salt version {version.version} (link hints)")
     return done

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         le=3600,
         description="seconds a sign-in or link challenge may take, from the chooser to the return",
     )
+    salt_grace_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="days a superseded alliance salt still counts for link hints",
+    )
     access_token_ttl: int = Field(
         default=900, ge=60, le=86400, description="seconds an access token (RFC 9068 JWT) lives"
     )

@@ -37,6 +37,7 @@ from sdk.errors import (
     TransportError,
 )
 from sdk.events import SecurityEvent, SetError, verify_set
+from sdk.hints import AllianceSalt, SaltVersion, hash_identifier
 from sdk.id_token import IDToken
 from sdk.jwks import KeyCache
 from sdk.merkle import (
@@ -68,6 +69,7 @@ __version__ = VERSION
 __all__ = [
     "APIError",
     "AccordError",
+    "AllianceSalt",
     "AsyncBrandClient",
     "AsyncPlatformClient",
     "AuthenticationError",
@@ -111,6 +113,7 @@ __all__ = [
     "ReceiptError",
     "ResponseError",
     "RightsRequestInfo",
+    "SaltVersion",
     "SecurityEvent",
     "ServerError",
     "SetError",
@@ -126,6 +129,7 @@ __all__ = [
     "VerifiedIdentifier",
     "VerifiedReceipt",
     "__version__",
+    "hash_identifier",
     "open_checkpoint",
     "set_receiver",
     "verify_consistency",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sdk.client import AsyncClient, SyncClient
 from sdk.consents import ConsentReading, ConsentRecording
+from sdk.hints import HintOperations
 from sdk.relying_party import RelyingPartyOperations
 from sdk.rights import RightsOperations
 from sdk.signin import SignInOperations
@@ -18,6 +19,7 @@ class PlatformOperations(
     RightsOperations,
     StreamOperations,
     SignInOperations,
+    HintOperations,
     RelyingPartyOperations,
 ):
     """Operations of a member platform (attributes come next)."""

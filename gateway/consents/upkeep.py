@@ -22,6 +22,7 @@ from gateway.consents.log_store import LogIdentity, integrate
 from gateway.consents.service import Consents
 from gateway.db import transaction, utcnow
 from gateway.identity import challenges
+from gateway.identity.hints import has_salt, hints_of
 from gateway.members.auth import prune_jtis
 from gateway.oauth import store as oauth_store
 from gateway.runtime import Runtime
@@ -50,6 +51,8 @@ def expire_due(rt: Runtime) -> int:
         prune_jtis(session, now)
         challenges.prune(session, now)
         oauth_store.prune(session, now)
+        if has_salt(session):
+            hints_of(session, rt).forget_expired()
         return Consents(session, rt).expire_due(now)
 
 

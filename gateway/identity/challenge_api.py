@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.edge import RuntimeDep, SessionDep
 from gateway.identity.challenges import Acceptance, ChallengeKind, Challenges, Identifier
+from gateway.identity.hints import hints_of
 from gateway.members.auth import MemberRoute, PlatformDep
 from gateway.members.models import Member
 
@@ -61,6 +62,16 @@ class ChallengeOut(BaseModel):
     expires_at: datetime
 
 
+class SaltVersionOut(BaseModel):
+    version: int
+    salt: str
+    honoured_until: datetime | None  # None: the current version
+
+
+class SaltOut(BaseModel):
+    versions: list[SaltVersionOut]  # the current version first
+
+
 class Redirect(BaseModel):
     redirect_to: str  # send the person's browser here (HTTP 302/303)
 
@@ -100,8 +111,11 @@ def router() -> APIRouter:
         )
 
     @api.post("/login/accept", response_model=Redirect)
-    def accept_login(body: AcceptIn, platform: PlatformDep, challenges: ChallengesDep) -> Redirect:
+    def accept_login(
+        body: AcceptIn, platform: PlatformDep, challenges: ChallengesDep, rt: RuntimeDep
+    ) -> Redirect:
         """The platform authenticated its user: vouch for them."""
+        hints_of(challenges.session, rt).check(_acceptance(body).identifiers)
         return Redirect(
             redirect_to=challenges.accept(
                 body.challenge, platform, ChallengeKind.login, _acceptance(body)
@@ -109,8 +123,11 @@ def router() -> APIRouter:
         )
 
     @api.post("/link/accept", response_model=Redirect)
-    def accept_link(body: AcceptIn, platform: PlatformDep, challenges: ChallengesDep) -> Redirect:
+    def accept_link(
+        body: AcceptIn, platform: PlatformDep, challenges: ChallengesDep, rt: RuntimeDep
+    ) -> Redirect:
         """The platform authenticated its user for a link to the signed-in person."""
+        hints_of(challenges.session, rt).check(_acceptance(body).identifiers)
         return Redirect(
             redirect_to=challenges.accept(
                 body.challenge, platform, ChallengeKind.link, _acceptance(body)
@@ -124,6 +141,18 @@ def router() -> APIRouter:
             redirect_to=challenges.reject(
                 body.challenge, platform, body.error, body.error_description
             )
+        )
+
+    @api.get("/salt", response_model=SaltOut)
+    def salt(_: PlatformDep, session: SessionDep, rt: RuntimeDep) -> SaltOut:
+        """The alliance salt to hash verified identifiers with (link hints): the current
+        version, and a superseded one while it is still honoured."""
+        versions = hints_of(session, rt).salts()
+        return SaltOut(
+            versions=[
+                SaltVersionOut(version=v.version, salt=v.salt, honoured_until=v.honoured_until)
+                for v in versions
+            ]
         )
 
     return api

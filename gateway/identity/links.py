@@ -38,6 +38,7 @@ from gateway.db import core, utcnow
 from gateway.errors import Conflict, Forbidden, NotFound
 from gateway.events import types
 from gateway.events.outbox import emit
+from gateway.identity.hints import hints_of
 from gateway.identity.models import LoginChallenge, PendingLink
 from gateway.identity.persons import ACCOUNT, PERSON, SUBJECT
 from gateway.members.models import Member
@@ -162,6 +163,7 @@ class Links:
                     linked_at=self.clock(),
                 )
             )
+        hints_of(self.session, self.rt).remember(platform.id, row.account_id, row.identifiers)
         self._record_link(signed.person_id, platform, row.account_id, evidence)
         return Linked(platform, row.account_id, self.clock())
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    String,
+    UniqueConstraint,
+)
 from sqlmodel import Field
 
 from gateway.db import Table, UTCDateTime, utcnow
@@ -121,3 +129,37 @@ class PendingLink(Table, table=True):
         default=None, sa_column=Column(JSON, nullable=True)
     )
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+
+
+class AllianceSalt(Table, table=True):
+    """The salt platforms hash verified identifiers with (link hints). A new version
+    supersedes the last; the superseded one is honoured for a grace period."""
+
+    __tablename__ = "alliance_salt"
+
+    version: int = Field(primary_key=True)
+    salt: str = Field(max_length=64)  # base64url of 32 random bytes
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    superseded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class AccountIdentifier(Table, table=True):
+    """A salted hash of a phone or email a platform verified for one of its accounts:
+    equal hashes at two platforms make a link *suggestion*, never a link."""
+
+    __tablename__ = "account_identifier"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["platform_id", "account_id"],
+            ["platform_account.platform_id", "platform_account.account_id"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("type IN ('phone', 'email')", name="type"),
+    )
+
+    platform_id: str = Field(primary_key=True, max_length=36)
+    account_id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(primary_key=True, max_length=8)
+    salt_version: int = Field(primary_key=True)
+    hash: str = Field(max_length=43, index=True)
+    seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

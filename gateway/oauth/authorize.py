@@ -27,6 +27,7 @@ from gateway.consents.service import Consents
 from gateway.db import core, utcnow
 from gateway.errors import Forbidden, InvalidRequest, problem_of
 from gateway.identity.challenges import ChallengeKind, Challenges
+from gateway.identity.hints import hints_of
 from gateway.identity.models import LoginChallenge
 from gateway.members.models import Member, MemberKind, MemberStatus
 from gateway.oauth import consent_step, pushed, scopes
@@ -166,6 +167,9 @@ class Authorization:
             ), None
         person = self.consents.persons.of_account(
             challenge.platform_id, challenge.account_id, create=True
+        )
+        hints_of(self.session, self.rt).remember(
+            challenge.platform_id, challenge.account_id, challenge.identifiers
         )
         handle, signed = self.sessions.open(
             person, challenge.platform_id, challenge.acr, challenge.amr or []

@@ -5,6 +5,9 @@ from __future__ import annotations
 import sdk
 
 PUBLIC = [
+    "AllianceSalt",
+    "SaltVersion",
+    "hash_identifier",
     "APIError",
     "AccordError",
     "AsyncBrandClient",

@@ -37,7 +37,7 @@ from sdk import (
     ConflictError,
     GoneError,
     NotFoundError,
-    VerifiedIdentifier,
+    hash_identifier,
 )
 from tests.gateway.alliance import Alliance
 
@@ -105,12 +105,14 @@ async def test_a_login_round_trip(
     assert info.client == {"name": alliance.brand_a["name"], "kind": "brand"}
     assert info.expires_at - info.requested_at == timedelta(seconds=600)
 
+    salt = (await redleaf.alliance_salt()).current  # issued on first use
+    phone = hash_identifier(salt, "phone", "+8613800138000")
     redirect_to = await redleaf.accept_login(
         challenge,
         "u-1001",
         acr="urn:accord:acr:pwd+otp",
         amr=["pwd", "otp", "otp"],
-        verified_identifiers=[VerifiedIdentifier("phone", HASH, 3)],
+        verified_identifiers=[phone],
     )
     assert redirect_to.startswith(f"{alliance.issuer}{RETURN_PATH}?verifier=")
     done = complete(runtime, redirect_to)
@@ -120,7 +122,7 @@ async def test_a_login_round_trip(
         "urn:accord:acr:pwd+otp",
         ["pwd", "otp"],
     )
-    assert done.identifiers == [{"type": "phone", "hash": HASH, "salt_version": 3}]
+    assert done.identifiers == [{"type": "phone", "hash": phone.hash, "salt_version": salt.version}]
 
     # Only keyed hashes are at rest: neither the challenge nor the verifier.
     verifier = parse_qs(urlsplit(redirect_to).query)["verifier"][0]
