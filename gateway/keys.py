@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,15 @@ class SigningKey:
         return {**public_part(self.private_jwk), "kid": self.kid, "alg": self.alg, "use": "sig"}
 
     def signer(self) -> Any:
+        return self._signer
+
+    @cached_property
+    def _signer(self) -> Any:  # parsed once per key: parsing costs more than signing
         return jwt.PyJWK(self.private_jwk, algorithm=self.alg).key
+
+    @cached_property
+    def verifier(self) -> Any:
+        return jwt.PyJWK(self.public_jwk, algorithm=self.alg).key
 
 
 def public_part(jwk: dict[str, Any]) -> dict[str, Any]:
@@ -191,7 +200,7 @@ class KeyRing:
     def verification_key(self, kid: str, *, now: datetime | None = None) -> Any:
         for key in self.published(now=now):
             if key.kid == kid:
-                return jwt.PyJWK(key.public_jwk, algorithm=key.alg).key
+                return key.verifier
         raise KeyError(kid)
 
     # --- the log's checkpoint key ------------------------------------------------------
