@@ -152,6 +152,17 @@ class PendingLink:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class Read:
+    """An entry of the access log: a member read some of the person's data."""
+
+    reader: str  # the member's name
+    purpose: str
+    categories: tuple[str, ...]
+    what: str  # how: "userinfo", "token_exchange", ...
+    at: datetime
+
+
 def receipt_path(record_id: str, seq: int) -> str:
     """Where the signed receipt of one event is served (to the record's recipient)."""
     return f"/v1/consents/{record_id}/receipts/{seq}"
@@ -167,6 +178,7 @@ def export_document(
     authorizations: Sequence[Authorization] = (),
     sessions: Sequence[SignIn] = (),
     pending_links: Sequence[PendingLink] = (),
+    access_log: Sequence[Read] = (),
     minor_under_14: bool = False,
     known_since: datetime | None = None,
 ) -> dict[str, Any]:
@@ -174,9 +186,9 @@ def export_document(
     PIPL Art. 45). The internal person id is never written: the person appears only
     under the identifiers members know them by.
 
-    ``access_log`` and ``attributes`` are empty until the unified views store them
-    (profile attributes and the brands' accesses); they are in the format already so
-    a reader need not change when they fill up.
+    ``access_log`` lists every read of the person's data by a member, latest first.
+    ``attributes`` is empty until the unified views store profile attributes; it is in
+    the format already so a reader need not change when it fills up.
     """
     return {
         "format": EXPORT_FORMAT,
@@ -232,7 +244,16 @@ def export_document(
             }
             for p in pending_links
         ],
-        "access_log": [],
+        "access_log": [
+            {
+                "reader": r.reader,
+                "purpose": r.purpose,
+                "categories": list(r.categories),
+                "what": r.what,
+                "at": timestamp(r.at),
+            }
+            for r in access_log
+        ],
         "attributes": [],
         "requests": [_request(r) for r in requests],
     }

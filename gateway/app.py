@@ -21,7 +21,7 @@ from gateway.rights import api as rights_api
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from gateway.standard import api as standard_api
-from gateway.web import center, signout
+from gateway.web import center, rights, signout
 from gateway.web import routes as web_routes
 
 VERSION = "0.1.0"
@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(web_routes.router())
     app.include_router(signout.router())
     app.include_router(center.router())
+    app.include_router(rights.router())
     app.include_router(standard_api.router)
     app.include_router(members_api.router())
     app.include_router(events_api.well_known)

@@ -9,6 +9,7 @@ from gateway.identity import models as identity
 from gateway.members import models as members
 from gateway.oauth import models as oauth
 from gateway.rights import models as rights
+from gateway.views import models as views
 
 __all__ = [
     "budget",
@@ -20,4 +21,5 @@ __all__ = [
     "metadata",
     "oauth",
     "rights",
+    "views",
 ]

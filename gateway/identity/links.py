@@ -11,8 +11,8 @@ A signed-in person links another platform through a *link challenge* at that pla
 - an account linked to *another* person is never moved silently: the person sees that
   confirming merges the two identities, and a merge needs proof of both sides, which is
   what the pending link holds: the session proves one identity, the fresh link challenge
-  an account of the other. The absorbed identity's accounts, consent records and rights
-  requests move over; its sessions and grants end; its pseudonyms retire.
+  an account of the other. The absorbed identity's accounts, consent records, rights
+  requests and access log move over; its sessions and grants end; its pseudonyms retire.
 
 Unlinking removes the account and withdraws its ``identity.linking`` consent, with a
 link-removed SET to the platform; removing the last account erases the person (an
@@ -47,8 +47,9 @@ from gateway.oauth.store import SESSION
 from gateway.rights.models import RightsRequestRow
 from gateway.rights.service import Rights
 from gateway.runtime import Runtime
+from gateway.views.models import AccessEntry
 
-PENDING, REQUEST = core(PendingLink), core(RightsRequestRow)
+PENDING, REQUEST, ACCESS = core(PendingLink), core(RightsRequestRow), core(AccessEntry)
 LINK_PURPOSE = "identity.linking"
 LINK_CATEGORIES = frozenset({"user.account.platform_account"})
 LINK_NOTICE = "accord-link-screen"
@@ -243,6 +244,9 @@ class Links:
         )
         self.session.execute(
             update(REQUEST).where(REQUEST.c.person_id == other).values(person_id=into)
+        )
+        self.session.execute(
+            update(ACCESS).where(ACCESS.c.person_id == other).values(person_id=into)
         )
         if self.persons.is_minor(other):
             self.persons.mark_minors([into])

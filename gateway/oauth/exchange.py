@@ -16,6 +16,8 @@ the token says nothing the target could not learn by signing the person in itsel
   ``client_id`` the caller with ``act`` naming it (§4.1), the family's ``gid`` (so
   revoking the family or logging out ends it too), and it lives no longer than the
   subject token. No refresh token.
+
+Each exchange is written to the person's access log: the target is the reader.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from gateway.consents.service import Consents
 from gateway.oauth import scopes
 from gateway.oauth.clients import CONFIDENTIAL_METHODS, Client
 from gateway.oauth.tokens import AccessClaims, InvalidToken
+from gateway.views.access_log import AccessLog, What
 
 if TYPE_CHECKING:
     from gateway.oauth.server import Provider
@@ -116,6 +119,15 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
         )
         token, seconds = provider.signer.access_token(
             issued, target.member.signing_alg, now=now, lifetime=timedelta(seconds=lifetime)
+        )
+        # The target obtains the person's pseudonym: a read, in the person's access log.
+        AccessLog(provider.session).record(
+            subject.person_id,
+            target.member.id,
+            purpose=scopes.SSO_PURPOSE,
+            categories=[scopes.SSO_CATEGORY],
+            what=What.token_exchange,
+            at=now,
         )
         body = {
             "access_token": token,

@@ -9,6 +9,9 @@ carry a person and the ``openid`` scope. The claims are the client's pairwise ``
 
 Bearer tokens come in the ``Authorization`` header (RFC 6750 §2.1) or, on POST, the
 form body (§2.2); never in the query, where they would end up in logs.
+
+Every answer is a read of the person's data, so it is written to their access log
+(the consent center shows it), in the answer's own transaction.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from gateway.members.models import Member
 from gateway.oauth import scopes
 from gateway.oauth.server import Provider
 from gateway.oauth.tokens import InvalidToken
+from gateway.views.access_log import AccessLog, What
 
 MAX_TOKEN = 4096
+# What the ``platform_user_id`` claim is, in the data standard: the platform's own id.
+PLATFORM_ACCOUNT = "user.account.platform_account"
 
 
 def bearer(authorization: str | None, form_token: str | None) -> str:
@@ -70,4 +76,15 @@ class UserInfo:
             raise Unauthorized("the client of this token is no longer active")
         info: dict[str, Any] = {"sub": claims["sub"]}
         info.update(provider.platform_claims(subject, client))
+        read = [scopes.SSO_CATEGORY]
+        if "platform_user_id" in info:
+            read.append(PLATFORM_ACCOUNT)
+        AccessLog(provider.session).record(
+            subject.person_id,
+            subject.member_id,
+            purpose=scopes.SSO_PURPOSE,
+            categories=read,
+            what=What.userinfo,
+            at=provider.now(),
+        )
         return info

@@ -2,8 +2,9 @@
 
 A platform relays its own user's request, naming them by its account id (PIPL Art. 50:
 a convenient way to exercise the rights); only that platform sees the request's status
-and its export. The operator lists requests by deadline, refuses with a reason, and
-runs the processing (also meant to run on a schedule).
+and its export. (The person sees their requests, and may also ask, in the consent
+center: ``gateway/web/rights.py``.) The operator lists requests by deadline, refuses
+with a reason, and runs the processing (also meant to run on a schedule).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ class RightsRequestOut(BaseModel):
 
 
 class AdminRightsRequestOut(RightsRequestOut):
-    requested_by: str  # the member (platform) that relayed the request
+    # The member (platform) that relayed the request; null when the person asked in the
+    # consent center.
+    requested_by: str | None
 
 
 class AdminRightsRequestList(BaseModel):

@@ -4,6 +4,9 @@ A request outlives the data it is about: erasing the person sets ``person_id`` t
 NULL and clears ``account_id`` and any stored export, while the request's kind,
 dates and state stay, so the member that relayed it can still show its status and
 the operator can prove it was answered in time (GDPR Art. 5(2), accountability).
+
+A platform relays a request for its user (``requested_by`` names it); a person may also
+ask in the consent center, signed in, and then ``requested_by`` is NULL.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ class RightsRequestRow(Table, table=True):
             String(36), ForeignKey("person.id", ondelete="SET NULL"), nullable=True, index=True
         ),
     )
-    requested_by: str = Field(
-        sa_column=Column(String(36), ForeignKey("member.id"), nullable=False, index=True)
+    # The member that relayed the request; NULL when the person asked in the consent center.
+    requested_by: str | None = Field(
+        default=None,
+        sa_column=Column(String(36), ForeignKey("member.id"), nullable=True, index=True),
     )
     account_id: str | None = Field(default=None, max_length=255)  # at ``requested_by``
     kind: str = Field(max_length=16)
@@ -45,5 +50,6 @@ class RightsRequestRow(Table, table=True):
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     reason: str | None = Field(default=None, max_length=500)
-    # The finished export: the person's own data, served only to the requesting member.
+    # The finished export: the person's own data, served to the member that relayed the
+    # request and to the person in the consent center.
     export: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))

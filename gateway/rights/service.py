@@ -12,6 +12,7 @@ Nothing here commits; the caller owns the transaction.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from consent.rights import (
     LinkedAccount,
     PendingLink,
     Pseudonym,
+    Read,
     RequestKind,
     RequestState,
     RightsRequest,
@@ -43,10 +45,26 @@ from gateway.members.models import Member, MemberKind
 from gateway.oauth.store import GRANT, SESSION
 from gateway.rights.models import RightsRequestRow
 from gateway.runtime import Runtime
+from gateway.views.access_log import AccessLog
 
 REQUEST, MEMBER = core(RightsRequestRow), core(Member)
 PENDING = core(PendingLinkRow)
 ERASED_BEFORE_EXPORT = "the personal data was erased by an earlier request"
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One of a person's requests as the consent center lists it."""
+
+    request: RightsRequest
+    relayed_by: str | None  # the platform's name; None when the person asked in the center
+
+    @property
+    def downloadable(self) -> bool:
+        """A finished export (stored when the request completed)."""
+        return (
+            self.request.kind is RequestKind.export and self.request.state is RequestState.completed
+        )
 
 
 class Rights:
@@ -58,30 +76,38 @@ class Rights:
 
     # --- the member's side ----------------------------------------------------------------
 
-    def submit(self, person_id: str, member: Member, kind: RequestKind) -> RightsRequest:
-        """A request received now, due in 30 days. Asking again while one of the same
-        kind is open returns that one: the clock does not restart."""
+    def submit(
+        self,
+        person_id: str,
+        member: Member | None,
+        kind: RequestKind,
+        at: datetime | None = None,
+    ) -> RightsRequest:
+        """A request received now, due in 30 days, relayed by ``member`` or (None) asked
+        by the person in the consent center. Asking again the same way while one of the
+        same kind is open returns that one: the clock does not restart."""
+        by = REQUEST.c.requested_by
         open_row = self.session.execute(
             select(REQUEST).where(
                 REQUEST.c.person_id == person_id,
-                REQUEST.c.requested_by == member.id,
+                by.is_(None) if member is None else by == member.id,
                 REQUEST.c.kind == kind.value,
                 REQUEST.c.state == RequestState.received.value,
             )
         ).first()
         if open_row is not None:
             return _request(open_row)
-        request = RightsRequest.receive(str(uuid.uuid4()), kind, utcnow())
+        request = RightsRequest.receive(str(uuid.uuid4()), kind, at or utcnow())
         account = (
             self.consents.persons.account_at(person_id, member.id)
-            if member.kind == MemberKind.platform
+            if member is not None and member.kind == MemberKind.platform
             else None
         )
         self.session.execute(
             REQUEST.insert().values(
                 id=request.id,
                 person_id=person_id,
-                requested_by=member.id,
+                requested_by=member.id if member is not None else None,
                 account_id=account,
                 kind=request.kind.value,
                 state=request.state.value,
@@ -91,10 +117,11 @@ class Rights:
         )
         return request
 
-    def erase_now(self, person_id: str, member: Member, now: datetime) -> RightsRequest:
-        """An erasure the person asked for in person (e.g. by removing their last linked
-        account): received and carried out at once, its status kept like any other."""
-        request = self.submit(person_id, member, RequestKind.erasure)
+    def erase_now(self, person_id: str, member: Member | None, now: datetime) -> RightsRequest:
+        """An erasure the person asked for in person (by removing their last linked
+        account, or with *Erase my identity* in the consent center): received and carried
+        out at once, its status kept like any other."""
+        request = self.submit(person_id, member, RequestKind.erasure, now)
         self.erase(person_id, request.id, now)
         done = request.complete(now)
         self._save(done)
@@ -104,26 +131,45 @@ class Rights:
         return _request(self._own(request_id, member))
 
     def export(self, request_id: str, member: Member) -> dict[str, Any]:
-        row = self._own(request_id, member)
-        if row.kind != RequestKind.export.value:
-            raise NotFound("this request has no export")
-        if row.state != RequestState.completed.value or row.export is None:
-            raise Conflict(f"the export is not ready: the request is {row.state}")
-        document: dict[str, Any] = row.export
-        return document
+        return _export_of(self._own(request_id, member))
 
     def _own(self, request_id: str, member: Member) -> Any:
-        row = self.session.execute(select(REQUEST).where(REQUEST.c.id == request_id)).first()
+        row = self._row(request_id)
         if row is None or row.requested_by != member.id:
             raise NotFound("no such rights request")  # another member's does not exist
         return row
+
+    def _row(self, request_id: str) -> Any:
+        return self.session.execute(select(REQUEST).where(REQUEST.c.id == request_id)).first()
+
+    # --- the person's side (the consent center) ---------------------------------------------
+
+    def of_person(self, person_id: str) -> list[Asked]:
+        """The person's requests, however they came, latest first."""
+        columns = [c for c in REQUEST.c if c.name != "export"]  # not the documents
+        rows = self.session.execute(
+            select(*columns, MEMBER.c.name.label("relayed_by"))
+            .outerjoin(MEMBER, MEMBER.c.id == REQUEST.c.requested_by)
+            .where(REQUEST.c.person_id == person_id)
+            .order_by(REQUEST.c.received_at.desc(), REQUEST.c.id)
+        )
+        return [Asked(_request(row), row.relayed_by) for row in rows]
+
+    def person_export(self, request_id: str, person_id: str) -> dict[str, Any]:
+        """A finished export of the person's, whoever relayed the request: it is their
+        own data (GDPR Art. 15(3))."""
+        row = self._row(request_id)
+        if row is None or row.person_id != person_id:
+            raise NotFound("no such request of yours")  # another person's does not exist
+        return _export_of(row)
 
     # --- the operator's side --------------------------------------------------------------
 
     def listing(
         self, now: datetime, state: RequestState | None = None, limit: int = 500
-    ) -> list[tuple[RightsRequest, str]]:
-        """Requests with who relayed them: overdue first, then by deadline."""
+    ) -> list[tuple[RightsRequest, str | None]]:
+        """Requests with who relayed them (None: the person, in the consent center):
+        overdue first, then by deadline."""
         overdue = case(
             ((REQUEST.c.state == RequestState.received.value) & (REQUEST.c.due_at < now), 0),
             else_=1,
@@ -131,7 +177,7 @@ class Rights:
         query = select(REQUEST).order_by(overdue, REQUEST.c.due_at, REQUEST.c.id).limit(limit)
         if state is not None:
             query = query.where(REQUEST.c.state == state.value)
-        return [(_request(row), str(row.requested_by)) for row in self.session.execute(query)]
+        return [(_request(row), row.requested_by) for row in self.session.execute(query)]
 
     def refuse(self, request_id: str, reason: str, at: datetime | None = None) -> RightsRequest:
         """Refuse with a reason the person is shown (GDPR Art. 12(4); PIPL Art. 50)."""
@@ -224,8 +270,10 @@ class Rights:
             .where(PENDING.c.person_id == person_id)
             .order_by(PENDING.c.expires_at)
         )
+        reads = AccessLog(self.session).of_person(person_id, limit=None)
         return export_document(
             generated_at=now,
+            access_log=[Read(a.reader, a.purpose, a.categories, a.what, a.at) for a in reads],
             pending_links=[PendingLink(*row) for row in pending],
             authorizations=[Authorization(*row) for row in grants],
             sessions=[SignIn(*row) for row in sessions],
@@ -299,6 +347,17 @@ class Rights:
         if export is not None:
             values["export"] = export
         self.session.execute(update(REQUEST).where(REQUEST.c.id == request.id).values(**values))
+
+
+def _export_of(row: Any) -> dict[str, Any]:
+    if row.kind != RequestKind.export.value:
+        raise NotFound("this request has no export")
+    if row.state == RequestState.refused.value:
+        raise Conflict(f"there is no export: the request was refused ({row.reason})")
+    if row.state != RequestState.completed.value or row.export is None:
+        raise Conflict(f"the export is not ready: the request is {row.state}")
+    document: dict[str, Any] = row.export
+    return document
 
 
 def _request(row: Any) -> RightsRequest:

@@ -17,10 +17,12 @@ from sqlmodel import Session
 from starlette.responses import RedirectResponse, Response
 
 from consent.journal import Evidence
-from consent.records import Actor, History
+from consent.records import Actor, ConsentState, History
 from gateway.consents.service import Consents
-from gateway.errors import Forbidden, InvalidRequest, NotFound
+from gateway.db import utcnow
+from gateway.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from gateway.identity.challenges import ChallengeKind
+from gateway.identity.hints import hints_of
 from gateway.identity.links import Linked, Links, Proposal
 from gateway.identity.models import LoginChallenge
 from gateway.members.models import Member, MemberKind
@@ -28,6 +30,7 @@ from gateway.oauth.authorize import Authorization, Failure, Outcome
 from gateway.oauth.sessions import SESSION_COOKIE, SignedIn
 from gateway.runtime import Runtime
 from gateway.web import pages
+from gateway.web.overview import overview
 from gateway.web.routes import (
     browser_of,
     in_transaction,
@@ -45,11 +48,12 @@ def _evidence(request: Request) -> Evidence:
     return Evidence(Actor.person, "consent_center", user_agent=agent)
 
 
-def _signed(flow: Authorization, request: Request) -> SignedIn:
-    signed = flow.sessions.current(request.cookies.get(SESSION_COOKIE))
-    if signed is None:
+def signed_in(flow: Authorization, request: Request) -> SignedIn:
+    """The browser's sign-in to the consent center; Forbidden (a 403 page) without one."""
+    current = flow.sessions.current(request.cookies.get(SESSION_COOKIE))
+    if current is None:
         raise Forbidden("sign in to the consent center first")
-    return signed
+    return current
 
 
 def _platform(flow: Authorization, platform_id: str) -> Member:
@@ -64,7 +68,7 @@ def _to_platform(flow: Authorization, request: Request, kind: ChallengeKind, pid
     platform = _platform(flow, pid)
     context: dict[str, Any] = {"center": True}
     if kind is ChallengeKind.link:
-        context["session"] = _signed(flow, request).id
+        context["session"] = signed_in(flow, request).id
     opened = flow.challenges.open(kind, platform, browser, context=context)
     parameter = "link_challenge" if kind is ChallengeKind.link else "login_challenge"
     return str(add_params_to_uri(platform.login_url or "", [(parameter, opened.challenge)]))
@@ -81,7 +85,7 @@ def _returned(
     if challenge.kind == ChallengeKind.link:
         if challenge.error is not None:
             return CENTER, None
-        return Links(session, rt).propose(challenge, _signed(flow, request), browser), None
+        return Links(session, rt).propose(challenge, signed_in(flow, request), browser), None
     if not challenge.context.get("center"):
         return flow.returned(challenge, browser)
     if challenge.error is not None or challenge.account_id is None:
@@ -91,6 +95,9 @@ def _returned(
     person = flow.consents.persons.of_account(
         challenge.platform_id, challenge.account_id, create=True
     )
+    hints_of(session, rt).remember(
+        challenge.platform_id, challenge.account_id, challenge.identifiers
+    )
     handle, _ = flow.sessions.open(
         person, challenge.platform_id, challenge.acr, challenge.amr or []
     )
@@ -99,26 +106,11 @@ def _returned(
 
 def _page(session: Session, rt: Runtime, request: Request) -> dict[str, Any]:
     flow = Authorization(session, rt)
-    signed = flow.sessions.current(request.cookies.get(SESSION_COOKIE))
-    if signed is None:
+    current = flow.sessions.current(request.cookies.get(SESSION_COOKIE))
+    if current is None:
         return {"signed": False, "platforms": flow.platforms()}
-    accounts = Links(session, rt).accounts(signed.person_id)
-    linked = {a.platform.id for a in accounts}
-    consents = Consents(session, rt).of_person(signed.person_id)
-    now = flow.clock()
-    return {
-        "signed": True,
-        "accounts": accounts,
-        "linkable": [p for p in flow.platforms() if p.id not in linked],
-        "consents": [h for h in consents if h.in_force_at(now)],
-        "members": {m.id: m for m in _members(session, consents)},
-        "now": now,
-    }
-
-
-def _members(session: Session, histories: list[History]) -> list[Member]:
-    ids = {h.record.to.id for h in histories}
-    return [m for m in (session.get(Member, i) for i in ids) if m is not None]
+    lang = pages.language(request)
+    return {"signed": True, "view": overview(session, rt, current.person_id, lang)}
 
 
 def router() -> APIRouter:
@@ -178,12 +170,12 @@ def router() -> APIRouter:
             return Links(session, rt).confirm(
                 one(fields, "handle"),
                 browser,
-                _signed(flow, request),
+                signed_in(flow, request),
                 evidence,
                 merge=decision == "merge",
             )
 
-        return await _then_center(request, rt, browser, step)
+        return await then_center(request, rt, browser, step)
 
     @web.post(CENTER + "/unlink", summary="Unlink a platform account", response_model=None)
     async def unlink(request: Request) -> Response:
@@ -193,7 +185,7 @@ def router() -> APIRouter:
         evidence = _evidence(request)
 
         def step(session: Session) -> bool:
-            signed = _signed(Authorization(session, rt), request)
+            signed = signed_in(Authorization(session, rt), request)
             return Links(session, rt).unlink(signed.person_id, one(fields, "platform"), evidence)
 
         erased = await in_transaction(rt, step)
@@ -218,15 +210,17 @@ def _withdrawal(web: APIRouter) -> None:
         evidence = _evidence(request)
 
         def step(session: Session) -> History:
-            signed = _signed(Authorization(session, rt), request)
+            signed = signed_in(Authorization(session, rt), request)
             consents = Consents(session, rt)
             record_id = one(fields, "record")
-            mine = {h.record.record_id for h in consents.of_person(signed.person_id)}
+            mine = {h.record.record_id: h for h in consents.of_person(signed.person_id)}
             if record_id not in mine:
                 raise NotFound("no such consent of yours")
+            if mine[record_id].state_at(utcnow()) is not ConsentState.given:
+                raise Conflict("this consent is no longer in force")  # e.g. a second click
             return consents.withdraw(record_id, evidence)
 
-        return await _then_center(request, rt, browser, step)
+        return await then_center(request, rt, browser, step)
 
 
 async def _go(request: Request, kind: ChallengeKind) -> Response:
@@ -242,7 +236,8 @@ async def _go(request: Request, kind: ChallengeKind) -> Response:
     return RedirectResponse(url, 303, headers={"Cache-Control": "no-store"})
 
 
-async def _then_center(request: Request, rt: Runtime, browser: str, step: Any) -> Response:
+async def then_center(request: Request, rt: Runtime, browser: str, step: Any) -> Response:
+    """Run a form's step in a transaction, then back to the center (or the error page)."""
     done = await in_transaction(rt, step)
     if isinstance(done, Failure):
         return render(request, rt, done, browser)

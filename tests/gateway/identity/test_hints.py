@@ -14,9 +14,17 @@ from gateway.db import transaction, utcnow
 from gateway.identity.hints import SALT, hints_of
 from gateway.identity.persons import Persons
 from gateway.runtime import Runtime
+from gateway.views.access_log import AccessLog, What
 from sdk import AsyncPlatformClient, SaltVersion, hash_identifier
 from tests.gateway.alliance import Alliance
-from tests.gateway.identity.test_links import keyed_auth, platforms
+from tests.gateway.identity.test_links import (
+    center_sign_in,
+    confirm,
+    keyed_auth,
+    linked,
+    platforms,
+    through,
+)
 from tests.gateway.oauth.flow import Attempt, RelyingParty, hidden, query, register_rp
 from tests.gateway.oauth.grants_of import person_of
 from tests.gateway.oauth.test_client_tokens import basic
@@ -185,3 +193,48 @@ def test_identifiers_are_normalised_before_hashing() -> None:
 
 
 __all__ = ["id_claims", "keyed_auth", "person_of"]
+
+
+def test_the_center_shows_a_suggestion_and_links_only_when_asked(
+    client: TestClient, alliance: Alliance, runtime: Runtime, rp: RelyingParty
+) -> None:
+    salt = rotate(runtime)
+    sign_in_with(client, alliance, rp, "redleaf", "r-5", [as_json(salt)])
+    sign_in_with(client, alliance, rp, "bluefin", "b-5", [as_json(salt)])
+    client.cookies.clear()
+    center_sign_in(client, alliance, "redleaf", "r-5")
+    page = client.get("/center").text
+    section = page.split('id="suggestions"')[1].split("</section>")[0]
+    assert "Bluefin Live" in section and "same verified phone number" in section
+    assert "b-5" not in page  # the other account is never named
+    assert linked(client) == ["Redleaf Social Shop"]  # a suggestion links nothing
+    # Following it is the ordinary link round trip: b-5 is someone else, so a merge.
+    proposal = through(client, alliance, "link", "bluefin", "b-5")
+    assert 'value="merge"' in proposal.text
+    assert confirm(client, proposal, "merge").status_code == 303
+    assert linked(client) == ["Redleaf Social Shop", "Bluefin Live"]
+    assert 'id="suggestions"' not in client.get("/center").text
+
+
+def test_a_merge_keeps_the_absorbed_identitys_access_log(
+    client: TestClient, alliance: Alliance, runtime: Runtime
+) -> None:
+    center_sign_in(client, alliance, "redleaf", "r-6")
+    with transaction(runtime.sessions) as session:
+        persons = Persons(session, runtime.settings.pairwise_key.get_secret_value().encode())
+        other = persons.of_account(alliance.keyed_platform["id"], "b-6", create=True)
+        AccessLog(session).record(
+            other,
+            alliance.brand_a["id"],
+            purpose="identity.sso",
+            categories=["user.account.pseudonymous_id"],
+            what=What.userinfo,
+            at=utcnow(),
+        )
+    assert confirm(client, through(client, alliance, "link", "bluefin", "b-6"), "merge")
+    with transaction(runtime.sessions) as session:
+        persons = Persons(session, runtime.settings.pairwise_key.get_secret_value().encode())
+        survivor = persons.of_account(alliance.platform["id"], "r-6")
+        assert [a.reader for a in AccessLog(session).of_person(survivor)] == [
+            alliance.brand_a["name"]
+        ]

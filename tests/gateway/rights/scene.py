@@ -1,5 +1,6 @@
 """A person known across the alliance: an account at each platform, consents to the
-first platform (one withdrawn) and to brand A, and a pairwise subject issued for brand B."""
+first platform (one withdrawn) and to brand A, a pairwise subject issued for brand B, and
+brand A's read of the person in the access log."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from gateway.identity.persons import ACCOUNT
 from gateway.members.models import Member
 from gateway.oauth.store import SESSION, Store
 from gateway.runtime import Runtime
+from gateway.views.access_log import AccessLog, What
 from sdk import AsyncPlatformClient
 from tests.gateway.alliance import Alliance
 
@@ -101,6 +103,15 @@ async def known_person(alliance: Alliance, runtime: Runtime, redleaf: AsyncPlatf
             amr=["pwd"],
             session_id="session-hash",
             now=now,
+        )
+        # Brand A read the person's pseudonym at /userinfo: one entry of the access log.
+        AccessLog(session).record(
+            person,
+            brand_a.id,
+            purpose="identity.sso",
+            categories=["user.account.pseudonymous_id"],
+            what=What.userinfo,
+            at=now,
         )
         # What each member knows the person by; computed, so no other subject is issued:
         # the second platform is found through its account alone.

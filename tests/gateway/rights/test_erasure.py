@@ -19,6 +19,7 @@ from gateway.identity.models import Person
 from gateway.identity.persons import ACCOUNT, SUBJECT
 from gateway.rights.models import RightsRequestRow
 from gateway.runtime import Runtime
+from gateway.views.access_log import LOG as ACCESS
 from sdk import AsyncPlatformClient, NotFoundError
 from tests.gateway.alliance import Alliance
 from tests.gateway.rights.conftest import platform
@@ -83,6 +84,7 @@ async def test_erasure_reaches_every_recipient(
         assert count(session, RECORD, RECORD.c.person_id == scene.person) == 0
         assert count(session, RECORD, RECORD.c.record_id.in_(scene.records)) == 0
         assert count(session, EVENT, EVENT.c.record_id.in_(scene.records)) == 0
+        assert count(session, ACCESS, ACCESS.c.person_id == scene.person) == 0  # who read
 
         # The log is untouched: same leaves, same commitments, same size.
         assert log_state(session) == log_before

@@ -33,6 +33,7 @@ SECTIONS = {
     "oauth_grant": "authorizations",
     "signin_session": "sessions",
     "pending_link": "pending_links",
+    "access_log": "access_log",
 }
 
 
@@ -132,7 +133,11 @@ async def test_export_is_complete(
     assert scene.subjects[alliance.brand_b["id"]] in {s["sub"] for s in document["subjects"]}
     assert [r["request_id"] for r in document["requests"]] == [request.request_id]
     assert document["requests"][0]["state"] == "completed"
-    assert document["access_log"] == [] and document["attributes"] == []
+    (read,) = document["access_log"]  # who read what, when: the reader by its name
+    assert read["reader"] == alliance.brand_a["name"] and read["what"] == "userinfo"
+    assert read["purpose"] == "identity.sso" and read["at"]
+    assert read["categories"] == ["user.account.pseudonymous_id"]
+    assert document["attributes"] == []
 
     # Completeness guard: each personal-data table is exported, row for row.
     assert personal_tables() == set(SECTIONS), "export the new table and map it in SECTIONS"

@@ -1,0 +1,83 @@
+"""The access log: what a member read of a person, and when (GDPR Art. 15(1)(c);
+PIPL Art. 45: the person may know who received their data).
+
+A read is recorded where it happens (``/userinfo``, token exchange; the unified views
+later), in the transaction that answers it, so an answer that fails leaves no entry
+and an entry never outlives the answer's rollback. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from gateway.db import core
+from gateway.members.models import Member
+from gateway.views.models import AccessEntry
+
+LOG, MEMBER = core(AccessEntry), core(Member)
+LATEST = 100  # what the consent center shows; the export carries every entry
+
+
+class What(StrEnum):
+    """How the data was read: one name per place that reads."""
+
+    userinfo = "userinfo"  # OIDC Core §5.3
+    token_exchange = "token_exchange"  # noqa: S105 - RFC 8693: the target gets its pseudonym
+
+
+@dataclass(frozen=True)
+class Access:
+    reader_id: str
+    reader: str  # the member's name, as the person knows it
+    purpose: str
+    categories: tuple[str, ...]
+    what: str
+    at: datetime
+
+
+class AccessLog:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def record(
+        self,
+        person_id: str,
+        reader_id: str,
+        *,
+        purpose: str,
+        categories: Iterable[str],
+        what: What,
+        at: datetime,
+    ) -> None:
+        self.session.execute(
+            LOG.insert().values(
+                person_id=person_id,
+                reader=reader_id,
+                purpose=purpose,
+                categories=sorted(set(categories)),
+                what=what.value,
+                at=at,
+            )
+        )
+
+    def of_person(self, person_id: str, limit: int | None = LATEST) -> list[Access]:
+        """The person's entries, latest first; all of them when ``limit`` is None."""
+        query = (
+            select(LOG.c.reader, MEMBER.c.name, LOG.c.purpose, LOG.c.categories)
+            .add_columns(LOG.c.what, LOG.c.at)
+            .join(MEMBER, MEMBER.c.id == LOG.c.reader)
+            .where(LOG.c.person_id == person_id)
+            .order_by(LOG.c.at.desc(), LOG.c.id.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return [
+            Access(str(reader), str(name), str(purpose), tuple(categories), str(what), at)
+            for reader, name, purpose, categories, what, at in self.session.execute(query)
+        ]
