@@ -34,7 +34,9 @@ class Runtime:
         engine: Engine | None = None,
         standard: DataStandard | None = None,
     ) -> Runtime:
-        engine = engine or make_engine(settings.database_url)
+        engine = engine or make_engine(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=10
+        )
         return cls(
             settings=settings,
             engine=engine,

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         le=3600,
         description="seconds a sign-in or link challenge may take, from the chooser to the return",
     )
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description="database connections each worker keeps open (a request holds one)",
+    )
     salt_grace_days: int = Field(
         default=30,
         ge=1,

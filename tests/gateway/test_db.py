@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 from gateway.db import make_engine, normalise_url, session_factory, transaction
 from gateway.members.models import Member, MemberRedirectURI
+from gateway.runtime import Runtime
+from tests.conftest import make_settings
 
 
 def _member(**overrides: object) -> Member:
@@ -87,3 +91,18 @@ def test_check_constraints_hold_in_the_database(engine: Engine) -> None:
     sessions = session_factory(engine)
     with pytest.raises(IntegrityError), transaction(sessions) as session:
         session.add(_member(kind="brand", login_url="https://brand.example/login"))
+
+
+def test_a_worker_keeps_as_many_connections_as_configured(tmp_path: Path) -> None:
+    """Requests run in a thread pool; a pool smaller than it would open and close a
+    connection per request under load (the token benchmark showed it)."""
+    settings = make_settings(tmp_path, db_pool_size=24)
+    runtime = Runtime.build(settings)
+    try:
+        pool = runtime.engine.pool
+        assert isinstance(pool, QueuePool)
+        assert pool.size() == 24
+    finally:
+        runtime.close()
+    memory = make_engine("sqlite://", pool_size=24, max_overflow=10)  # one connection, no pool
+    assert not isinstance(memory.pool, QueuePool)
