@@ -52,6 +52,12 @@ class EventType(StrEnum):
     invalidated = "invalidated"
 
 
+# Events that take a consent out of force (all but given and renewed).
+ENDING_EVENTS = frozenset(
+    {EventType.withdrawn, EventType.revoked, EventType.expired, EventType.invalidated}
+)
+
+
 class Actor(StrEnum):
     person = "person"
     guardian = "guardian"

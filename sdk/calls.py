@@ -3,13 +3,27 @@
 :class:`operation` turns one builder into a method that runs synchronously on a
 sync client and returns an awaitable on an async client, so every gateway call is
 written once and shared by both.
+
+An operation that needs several round trips (a sign-in's callback reads the discovery
+document, redeems the code, then fetches the JWKS when it meets an unknown key) is a
+generator instead: it yields each :class:`Call`, is sent back its parsed result (or
+thrown its error), and returns the operation's value (:data:`Steps`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    TypeAlias,
+    TypeVar,
+    overload,
+)
 
 import httpx
 
@@ -39,8 +53,12 @@ class Call(Generic[T]):
     ok_statuses: frozenset[int] = frozenset()  # non-2xx statuses the parser handles (304)
 
 
+Steps: TypeAlias = Generator[Call[Any], Any, T]
+"""A multi-call operation: it yields calls, receives their results, returns T."""
+
+
 class operation(Generic[P, T]):  # noqa: N801 - used as a decorator
-    def __init__(self, build: Callable[Concatenate[Any, P], Call[T]]) -> None:
+    def __init__(self, build: Callable[Concatenate[Any, P], Call[T] | Steps[T]]) -> None:
         self.build = build
         self.__doc__ = build.__doc__
         self.__name__ = build.__name__
@@ -57,7 +75,8 @@ class operation(Generic[P, T]):  # noqa: N801 - used as a decorator
         build = self.build
 
         def bound(*args: P.args, **kwargs: P.kwargs) -> Any:
-            return obj._execute(build(obj, *args, **kwargs))
+            built = build(obj, *args, **kwargs)
+            return obj._execute(built) if isinstance(built, Call) else obj._run(built)
 
         bound.__name__ = self.__name__
         bound.__doc__ = self.__doc__

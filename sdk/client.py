@@ -8,8 +8,8 @@ from typing import Any, Self, TypedDict, TypeVar, Unpack
 import httpx
 
 from sdk.auth import ClientAuth
-from sdk.calls import Call, Request
-from sdk.errors import ResponseError, TransportError, error_from_response
+from sdk.calls import Call, Request, Steps
+from sdk.errors import AccordError, ResponseError, TransportError, error_from_response
 
 T = TypeVar("T")
 VERSION = "0.1.0"
@@ -95,6 +95,23 @@ class SyncClient(_Base):
             raise _unreachable(call, exc) from exc
         return self._finish(call, response)
 
+    def _run(self, steps: Steps[T]) -> T:
+        """A multi-call operation, to its end."""
+        try:
+            call = next(steps)
+            while True:
+                try:
+                    result = self._execute(call)
+                except AccordError as error:  # the operation may handle it; else it goes up
+                    call = steps.throw(error)
+                else:
+                    call = steps.send(result)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+        finally:
+            steps.close()
+
     def close(self) -> None:
         self._http.close()
 
@@ -123,6 +140,23 @@ class AsyncClient(_Base):
         except httpx.TransportError as exc:
             raise _unreachable(call, exc) from exc
         return self._finish(call, response)
+
+    async def _run(self, steps: Steps[T]) -> T:
+        """A multi-call operation, to its end."""
+        try:
+            call = next(steps)
+            while True:
+                try:
+                    result = await self._execute(call)
+                except AccordError as error:  # the operation may handle it; else it goes up
+                    call = steps.throw(error)
+                else:
+                    call = steps.send(result)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+        finally:
+            steps.close()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -53,11 +53,8 @@ def verification_key(jwk: Mapping[str, Any], algorithm: str) -> Any:
         raise UnsuitableKey(f"key {jwk.get('kid')!r} is for {jwk['alg']}, not {algorithm}")
     if jwk.get("use", "sig") != "sig":  # RFC 7517 §4.2
         raise UnsuitableKey(f"key {jwk.get('kid')!r} is not a signature key")
-    # RFC 7517 §4.3. "sign" is accepted too: a published key exported from its private
-    # half often keeps that half's operations (PyJWT's RSA export does); it is still a
-    # signature key, never one for encryption.
-    operations = jwk.get("key_ops")
-    if operations is not None and not {"verify", "sign"} & set(operations):
+    operations = jwk.get("key_ops")  # RFC 7517 §4.3: a public key's operation is verify
+    if operations is not None and "verify" not in operations:
         raise UnsuitableKey(f"key {jwk.get('kid')!r} may not verify")
     if "d" in jwk:
         raise UnsuitableKey("a published key must not hold a private part")

@@ -24,12 +24,11 @@ import httpx
 
 from sdk.auth import ClientAuth
 from sdk.authorization import AuthorizationRequest, authorization_code, draft, with_query
-from sdk.calls import Call, Request
+from sdk.calls import Call, Request, Steps, operation
 from sdk.discovery import ProviderMetadata, endpoint_path, fetch_metadata
 from sdk.errors import IDTokenError, ResponseError
 from sdk.id_token import LEEWAY, Expected, IDToken, read_header, verify_id_token
 from sdk.jwks import KeyCache, UnsuitableKey, fetch_jwks
-from sdk.sequences import Steps, sequence
 from sdk.tokens import (
     ACCESS_TOKEN,
     TOKEN_EXCHANGE,
@@ -132,12 +131,12 @@ class RelyingPartyOperations:
 
     # --- sign-in ---------------------------------------------------------------------
 
-    @sequence
+    @operation
     def openid_configuration(self) -> Steps[ProviderMetadata]:
         """The gateway's discovery document (fetched once, then cached)."""
         return (yield from self._metadata())
 
-    @sequence
+    @operation
     def start_sign_in(
         self,
         redirect_uri: str,
@@ -164,7 +163,7 @@ class RelyingPartyOperations:
         )
         return attempt.request(url, expires_in)
 
-    @sequence
+    @operation
     def finish_sign_in(
         self, callback: str | Mapping[str, str], request: AuthorizationRequest
     ) -> Steps[SignIn]:
@@ -190,7 +189,7 @@ class RelyingPartyOperations:
         claims = yield from self._verified(tokens.id_token, expected)
         return SignIn(tokens=tokens, claims=claims)
 
-    @sequence
+    @operation
     def verify_id_token(
         self,
         id_token: str,
@@ -208,7 +207,7 @@ class RelyingPartyOperations:
 
     # --- using the tokens --------------------------------------------------------------
 
-    @sequence
+    @operation
     def refresh_tokens(self, refresh_token: str, *, scope: str | None = None) -> Steps[TokenSet]:
         """New tokens for a refresh token. The gateway rotates it: store the
         ``refresh_token`` returned, the one sent can no longer be used."""
@@ -224,7 +223,7 @@ class RelyingPartyOperations:
             tokens = tokens.model_copy(update={"refresh_token": refresh_token})
         return tokens
 
-    @sequence
+    @operation
     def exchange_token(
         self, subject_token: str, audience: str, *, scope: str | None = None
     ) -> Steps[ExchangedToken]:
@@ -240,7 +239,7 @@ class RelyingPartyOperations:
             form["scope"] = scope
         return (yield from self._token(form, exchanged_token))
 
-    @sequence
+    @operation
     def userinfo(self, access_token: str, *, sub: str | None = None) -> Steps[UserInfo]:
         """The UserInfo claims for an access token; pass the ID token's ``sub`` to have
         it checked (OIDC Core §5.3.4: a mismatch means a substituted token)."""
@@ -257,7 +256,7 @@ class RelyingPartyOperations:
         info: UserInfo = yield Call(request, parse)
         return info
 
-    @sequence
+    @operation
     def revoke_token(
         self,
         token: str,
@@ -272,7 +271,7 @@ class RelyingPartyOperations:
         path = endpoint_path(metadata, "revocation_endpoint")
         yield Call(Request("POST", path, form=form, client_auth=True), lambda _: None)
 
-    @sequence
+    @operation
     def logout_url(
         self,
         *,

@@ -14,8 +14,8 @@ from consent import policy
 from consent.errors import ConsentError, UnknownPurpose
 from consent.journal import Change, Evidence, Given, Journal
 from consent.records import (
+    ENDING_EVENTS,
     ConsentRecord,
-    EventType,
     History,
     NoticeRef,
     Recipient,
@@ -43,11 +43,6 @@ class Ask:
     evidence: Evidence
     minor: bool = False  # said to be under 14 now (besides what the person's record says)
 
-
-# Events that take a consent out of force.
-ENDING = frozenset(
-    {EventType.withdrawn, EventType.revoked, EventType.expired, EventType.invalidated}
-)
 
 # What recording one consent came to: its history, or why it was refused.
 Outcome = History | ConsentError | GatewayError
@@ -283,7 +278,7 @@ class Consents:
         tokens stop at once and their access tokens introspect inactive."""
         grants = Store(self.session, self.rt.hasher)
         for history, event in changes:
-            if event.type in ENDING:
+            if event.type in ENDING_EVENTS:
                 record = history.record
                 grants.revoke_resting_on(
                     record.person_id, record.to.id, record.purpose, Reason.consent, event.at

@@ -42,8 +42,7 @@ from gateway.identity.hints import hints_of
 from gateway.identity.models import LoginChallenge, PendingLink
 from gateway.identity.persons import ACCOUNT, PERSON, SUBJECT
 from gateway.members.models import Member
-from gateway.oauth.sessions import SignedIn
-from gateway.oauth.store import SESSION
+from gateway.oauth.sessions import Sessions, SignedIn
 from gateway.rights.models import RightsRequestRow
 from gateway.rights.service import Rights
 from gateway.runtime import Runtime
@@ -192,15 +191,9 @@ class Links:
             )
         )
         # A session opened through that account proved an account that is no longer theirs.
-        self.session.execute(
-            update(SESSION)
-            .where(
-                SESSION.c.person_id == person_id,
-                SESSION.c.platform_id == platform.id,
-                SESSION.c.ended_at.is_(None),
-            )
-            .values(ended_at=self.clock())
-        )
+        session_ttl = timedelta(seconds=self.rt.settings.session_ttl)
+        sessions = Sessions(self.session, self.rt.hasher, session_ttl, self.clock)
+        sessions.end_through(person_id, platform.id)
         return False
 
     # --- internals -------------------------------------------------------------------------

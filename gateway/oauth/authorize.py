@@ -165,17 +165,18 @@ class Authorization:
             return self._redirect_error(
                 row.parameters, challenge.error or "access_denied", description
             ), None
-        person = self.consents.persons.of_account(
-            challenge.platform_id, challenge.account_id, create=True
-        )
-        hints_of(self.session, self.rt).remember(
-            challenge.platform_id, challenge.account_id, challenge.identifiers
-        )
-        handle, signed = self.sessions.open(
-            person, challenge.platform_id, challenge.acr, challenge.amr or []
-        )
+        handle, signed = self.open_session(challenge, challenge.account_id)
         self.interactions.attach(row, signed.id)
         return self._consent(row, None, signed), handle
+
+    def open_session(self, challenge: LoginChallenge, account_id: str) -> tuple[str, SignedIn]:
+        """The session an accepted login challenge opens (its cookie value, and it): the
+        account's person, made on first sight, and the link hints the platform sent."""
+        person = self.consents.persons.of_account(challenge.platform_id, account_id, create=True)
+        hints_of(self.session, self.rt).remember(
+            challenge.platform_id, account_id, challenge.identifiers
+        )
+        return self.sessions.open(person, challenge.platform_id, challenge.acr, challenge.amr or [])
 
     # --- consent ----------------------------------------------------------------------
 

@@ -95,7 +95,9 @@ class Logout:
         self._browser_session: str | None = None
         self._ended = 0
 
-    def run(self, form: FormRequest, session_handle: str | None, *, confirmed: bool) -> Any:
+    def run(
+        self, form: FormRequest, session_handle: str | None, *, confirmed: bool
+    ) -> Confirm | Back | SignedOut:
         """Validate the request, then sign out or ask first; OAuth2Error if invalid."""
         endpoint = EndSession(self.provider, self._end_sessions)
         request: EndSessionRequest = endpoint.validate_request(form)

@@ -158,6 +158,15 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
 
     # --- claims about the person --------------------------------------------------------
 
+    def live_subject(self, claims: dict[str, Any]) -> Subject | None:
+        """The person behind a verified access token (one naming a grant), unless the
+        token or its grant was revoked."""
+        grant_id = claims.get("gid")
+        if not isinstance(grant_id, str) or self.store.access_revoked(str(claims["jti"]), None):
+            return None
+        found = self.store.grant(grant_id)
+        return None if found is None or found[1] else found[0]
+
     def sub_for(self, subject: Subject, client: Client) -> str:
         """The client's pairwise ``sub``, remembered so it can name the person later."""
         key = (subject.person_id, client.member.id)

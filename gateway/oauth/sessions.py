@@ -100,6 +100,18 @@ class Sessions:
         )
         return [_signed(row) for row in rows]
 
+    def end_through(self, person_id: str, platform_id: str) -> None:
+        """End the person's sessions opened through their account at a platform."""
+        self.session.execute(
+            update(SESSION)
+            .where(
+                SESSION.c.person_id == person_id,
+                SESSION.c.platform_id == platform_id,
+                SESSION.c.ended_at.is_(None),
+            )
+            .values(ended_at=self.clock())
+        )
+
     def end(self, session_id: str) -> bool:
         result = self.session.execute(
             update(SESSION)

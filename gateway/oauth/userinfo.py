@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import InsufficientScope, InvalidRequest, MissingToken, Unauthorized
-from gateway.members.models import Member
 from gateway.oauth import scopes
 from gateway.oauth.server import Provider
 from gateway.oauth.tokens import InvalidToken
@@ -61,18 +60,15 @@ class UserInfo:
         audience = claims.get("aud")
         if audience != provider.issuer:
             raise Unauthorized("this access token is not for the gateway")
-        grant_id = claims.get("gid")
-        if not isinstance(grant_id, str):
+        if not isinstance(claims.get("gid"), str):
             raise InsufficientScope("a client's own token names no person")
         if scopes.OPENID not in scopes.split(str(claims.get("scope", ""))):
             raise InsufficientScope("the token was not granted the 'openid' scope")
-        found = provider.store.grant(grant_id)
-        if found is None or found[1] or provider.store.access_revoked(str(claims["jti"]), None):
+        subject = provider.live_subject(claims)
+        if subject is None:
             raise Unauthorized("the access token was revoked")
-        subject, _ = found
-        member = provider.session.get(Member, subject.member_id)
-        client = provider.query_client(member.client_id) if member else None
-        if client is None or client.client_id != claims["client_id"]:
+        client = provider.query_client(claims["client_id"])
+        if client is None or client.member.id != subject.member_id:
             raise Unauthorized("the client of this token is no longer active")
         info: dict[str, Any] = {"sub": claims["sub"]}
         info.update(provider.platform_claims(subject, client))

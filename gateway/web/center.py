@@ -22,7 +22,6 @@ from gateway.consents.service import Consents
 from gateway.db import utcnow
 from gateway.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from gateway.identity.challenges import ChallengeKind
-from gateway.identity.hints import hints_of
 from gateway.identity.links import Linked, Links, Proposal
 from gateway.identity.models import LoginChallenge
 from gateway.members.models import Member, MemberKind
@@ -92,15 +91,7 @@ def _returned(
         return Failure(
             403, challenge.error or "access_denied", "the platform did not sign you in"
         ), None
-    person = flow.consents.persons.of_account(
-        challenge.platform_id, challenge.account_id, create=True
-    )
-    hints_of(session, rt).remember(
-        challenge.platform_id, challenge.account_id, challenge.identifiers
-    )
-    handle, _ = flow.sessions.open(
-        person, challenge.platform_id, challenge.acr, challenge.amr or []
-    )
+    handle, _ = flow.open_session(challenge, challenge.account_id)
     return CENTER, handle
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from consent.records import ConsentState, EventType, History
+from consent.records import ENDING_EVENTS, ConsentState, History
 from consent.taxonomy import DataStandard
 from gateway.consents.service import Consents
 from gateway.identity.hints import Suggestion, hints_of
@@ -25,11 +25,6 @@ from gateway.oauth.authorize import Authorization
 from gateway.rights.service import Asked, Rights
 from gateway.runtime import Runtime
 from gateway.views.access_log import Access, AccessLog
-
-# Events that end a consent; an ``expired`` state without its event is time-based.
-ENDING = frozenset(
-    {EventType.withdrawn, EventType.revoked, EventType.expired, EventType.invalidated}
-)
 
 
 @dataclass(frozen=True)
@@ -131,7 +126,7 @@ def _recipient(rid: str, member: Member | None, group: list[History]) -> Recipie
 
 def _ended_at(history: History, now: datetime) -> datetime:
     last = history.events[-1] if history.events else None
-    if last is not None and last.type in ENDING and last.at <= now:
+    if last is not None and last.type in ENDING_EVENTS and last.at <= now:
         return last.at
     return history.valid_until_at(now)  # lapsed, the expiry job not yet run
 

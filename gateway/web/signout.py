@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
+from sqlmodel import Session
 from starlette.responses import RedirectResponse, Response
 
-from gateway.db import transaction
-from gateway.errors import GatewayError, entry_for
+from gateway.errors import GatewayError
 from gateway.oauth import http
 from gateway.oauth.authorize import Failure
 from gateway.oauth.http import FormRequest
@@ -17,7 +16,7 @@ from gateway.oauth.logout import Back, Confirm, Logout, SignedOut
 from gateway.oauth.sessions import SESSION_COOKIE
 from gateway.runtime import Runtime
 from gateway.web import pages
-from gateway.web.routes import browser_of, render, secure
+from gateway.web.routes import browser_of, in_transaction, render, secure
 
 
 def router() -> APIRouter:
@@ -45,7 +44,7 @@ def router() -> APIRouter:
         if confirmed and not pages.csrf_ok(secret, browser, fields.pop("csrf", None)):
             failure = Failure(403, "access_denied", "the form is stale: reload the page")
             return render(request, rt, failure, browser)
-        outcome = await _run_logout(rt, form, session, confirmed)
+        outcome = await in_transaction(rt, lambda db: _logout(db, rt, form, session, confirmed))
         if isinstance(outcome, Failure):
             return render(request, rt, outcome, browser)
         if isinstance(outcome, Confirm):
@@ -67,24 +66,10 @@ def router() -> APIRouter:
     return web
 
 
-def _logout_in_transaction(
-    rt: Runtime, form: FormRequest, session: str | None, confirmed: bool
-) -> Confirm | Back | SignedOut | Failure:
-    with transaction(rt.sessions) as db:
-        try:
-            result: Confirm | Back | SignedOut = Logout(db, rt).run(
-                form, session, confirmed=confirmed
-            )
-        except OAuth2Error as error:  # never redirected (RP-Initiated Logout 1.0 §4)
-            return Failure(400, error.error, error.get_error_description() or error.error)
-        return result
-
-
-async def _run_logout(
-    rt: Runtime, form: FormRequest, session: str | None, confirmed: bool
+def _logout(
+    db: Session, rt: Runtime, form: FormRequest, session: str | None, confirmed: bool
 ) -> Confirm | Back | SignedOut | Failure:
     try:
-        return await run_in_threadpool(_logout_in_transaction, rt, form, session, confirmed)
-    except GatewayError as error:
-        entry = entry_for(error)
-        return Failure(entry.status, entry.code, error.detail or entry.title)
+        return Logout(db, rt).run(form, session, confirmed=confirmed)
+    except OAuth2Error as error:  # never redirected (RP-Initiated Logout 1.0 §4)
+        return Failure(400, error.error, error.get_error_description() or error.error)

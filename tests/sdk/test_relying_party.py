@@ -462,6 +462,7 @@ async def test_a_rotated_key_verifies_after_one_refetch(gateway: Gateway) -> Non
         pytest.param({"alg": "ES384"}, "is for ES384", id="other-alg"),
         pytest.param({"crv": "P-384"}, "not a P-256 key", id="other-curve"),
         pytest.param({"key_ops": ["encrypt"]}, "may not verify", id="key-ops"),
+        pytest.param({"key_ops": ["sign"]}, "may not verify", id="key-ops-of-a-private-key"),
         pytest.param({"d": "secret"}, "private part", id="private-key-published"),
     ],
 )

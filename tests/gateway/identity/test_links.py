@@ -172,7 +172,8 @@ def test_unlink_relink_and_erasure_on_the_last_unlink(
     client: TestClient, app: FastAPI, alliance: Alliance, runtime: Runtime, rp: RelyingParty
 ) -> None:
     center_sign_in(client, alliance, "bluefin", "b-3")
-    assert confirm(client, through(client, alliance, "link", "redleaf", "r-3"), "link")
+    linking = through(client, alliance, "link", "redleaf", "r-3")
+    assert confirm(client, linking, "link").status_code == 303
     ours = rp_sub(app, alliance, rp, "redleaf", "r-3")
     csrf = hidden(client.get("/center").text)["csrf"]
     unlinked = client.post(
