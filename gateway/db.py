@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import DateTime, MetaData, event
@@ -114,6 +114,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def session_factory(engine: Engine) -> SessionFactory:
     return sessionmaker(bind=engine, class_=Session, expire_on_commit=False)
+
+
+class NeedsDatabase(Exception):
+    """An answer attempted from memory alone needs the database after all."""
+
+
+class _NoSession:
+    """Stands in for a session where a request is answered from memory alone: any use
+    raises :class:`NeedsDatabase`, and the caller answers with a real one instead."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsDatabase(name)
+
+
+def no_session() -> Session:
+    return cast(Session, _NoSession())
 
 
 @contextmanager

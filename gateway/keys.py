@@ -91,6 +91,7 @@ def _time(value: str | None) -> datetime | None:
 class KeyRing:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._jws = os.fspath(directory / "jws")  # stat on every signature: no Path joins
         self._cache: tuple[int, list[SigningKey]] | None = None
         self._log_key: Ed25519PrivateKey | None = None
 
@@ -99,13 +100,13 @@ class KeyRing:
     def signing_keys(self) -> list[SigningKey]:
         """Every JWS key on disk, re-read only when the folder changed (rotation by
         another process or ``accord keys rotate`` is seen at once)."""
-        folder = self.directory / "jws"
         try:
-            stamp = folder.stat().st_mtime_ns
+            stamp = os.stat(self._jws).st_mtime_ns
         except FileNotFoundError:
             return []
         if self._cache is not None and self._cache[0] == stamp:
             return self._cache[1]
+        folder = Path(self._jws)
         found = []
         for path in sorted(folder.glob("*.json")):
             data = json.loads(path.read_text(encoding="utf-8"))

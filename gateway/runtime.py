@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from consent.taxonomy import DataStandard, load_standard
+from gateway.changes import Changes
 from gateway.db import SessionFactory, make_engine, session_factory
 from gateway.keys import KeyRing
+from gateway.oauth.remembered import Remembered
 from gateway.secret_hash import SecretHasher
 from gateway.settings import Settings
 
@@ -25,6 +27,8 @@ class Runtime:
     standard: DataStandard
     hasher: SecretHasher
     keys: KeyRing
+    changes: Changes
+    remembered: Remembered
 
     @classmethod
     def build(
@@ -37,13 +41,18 @@ class Runtime:
         engine = engine or make_engine(
             settings.database_url, pool_size=settings.db_pool_size, max_overflow=10
         )
+        sessions = session_factory(engine)
+        changes = Changes()
+        changes.watch(sessions)  # every write of this process counts, the CLI's too
         return cls(
             settings=settings,
             engine=engine,
-            sessions=session_factory(engine),
+            sessions=sessions,
             standard=standard or load_standard(),
             hasher=SecretHasher(settings.hash_key.get_secret_value().encode()),
             keys=KeyRing(settings.key_dir),
+            changes=changes,
+            remembered=Remembered(changes),
         )
 
     def close(self) -> None:

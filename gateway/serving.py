@@ -3,6 +3,7 @@ background thread on an ephemeral port (tests, benchmarks, demos)."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ def run(
 ) -> None:
     """Serve until interrupted; ``on_started`` runs once the socket accepts connections."""
     server = _server(app, host, port, log_level)
+    gc.freeze()  # start-up's objects live as long as the process (see gateway.app)
     if on_started is not None:
 
         def announce() -> None:

@@ -113,6 +113,13 @@ class Settings(BaseSettings):
         le=200,
         description="database connections each worker keeps open (a request holds one)",
     )
+    change_poll: float = Field(
+        default=0.1,
+        ge=0,
+        le=5,
+        description="seconds between reads of the change counter: how soon a worker sees a "
+        "revocation or a member's update made by another; 0 answers nothing from memory",
+    )
     salt_grace_days: int = Field(
         default=30,
         ge=1,

@@ -1,5 +1,6 @@
 """Every table module, imported so :data:`metadata` is complete (migrations, tests)."""
 
+from gateway import changes
 from gateway.budget import models as budget
 from gateway.consents import log_models as consent_log
 from gateway.consents import models as consents
@@ -13,6 +14,7 @@ from gateway.views import models as views
 
 __all__ = [
     "budget",
+    "changes",
     "consent_log",
     "consents",
     "events",

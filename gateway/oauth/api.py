@@ -2,8 +2,12 @@
 discovery.
 
 Each route reads the OAuth request at the edge, then hands it to a provider built on
-the request's transaction. An OAuth error response commits like a success: what a
-failed request revoked (a reused code's family, say) must stay revoked.
+the request's transaction, in a thread. The requests that write nothing and that the
+worker can answer from memory never get here: the express lane
+(:mod:`gateway.oauth.express`) answers them first.
+
+An OAuth error response commits like a success: what a failed request revoked (a reused
+code's family, say) must stay revoked.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.db import transaction
-from gateway.edge import RuntimeDep
+from gateway.edge import PlainRoute, RuntimeDep, runtime
 from gateway.errors import InvalidRequest
 from gateway.keys import ALGORITHMS
 from gateway.members.auth import ASSERTION_ALGORITHMS
 from gateway.oauth import http, scopes
 from gateway.oauth.clients import AUTH_METHODS, CONFIDENTIAL_METHODS
 from gateway.oauth.exchange import GRANT_TYPE
+from gateway.oauth.express import answer
 from gateway.oauth.http import FormRequest
 from gateway.oauth.server import Provider
 from gateway.oauth.userinfo import UserInfo, bearer
@@ -44,12 +49,7 @@ CLIENT_AUTH = ("client_id", "client_secret", "client_assertion_type", "client_as
 
 def _run(rt: Runtime, form: FormRequest, action: str) -> Response:
     with transaction(rt.sessions) as session:
-        provider = Provider(session, rt)
-        if action == "token":
-            response: Response = provider.create_token_response(form)
-        else:
-            response = provider.create_endpoint_response(action, form)
-        return response
+        return answer(Provider(session, rt), form, action)
 
 
 # path -> (what the provider does, summary, form fields besides client authentication)
@@ -95,16 +95,21 @@ ENDPOINTS = {
 
 
 def _mount(api: APIRouter, path: str, action: str, summary: str, fields: tuple[str, ...]) -> None:
-    @api.post(
+    async def endpoint(request: Request) -> Response:
+        rt = runtime(request)
+        form = await http.read(request, rt.settings.issuer)
+        return await run_in_threadpool(_run, rt, form, action)
+
+    api.add_api_route(
         path,
+        endpoint,
+        methods=["POST"],
         summary=summary,
         operation_id=action,
         openapi_extra=_form(*fields, *CLIENT_AUTH),
         response_model=None,
+        route_class_override=PlainRoute,  # the busiest routes: nothing to solve
     )
-    async def endpoint(request: Request, rt: RuntimeDep) -> Response:
-        form = await http.read(request, rt.settings.issuer)
-        return await run_in_threadpool(_run, rt, form, action)
 
 
 def router() -> APIRouter:

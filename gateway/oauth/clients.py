@@ -25,6 +25,7 @@ from gateway.members.models import (
     MemberStatus,
 )
 from gateway.oauth import scopes
+from gateway.oauth.remembered import Remembered
 from gateway.secret_hash import SecretHasher
 
 MEMBER, REDIRECT, PURPOSE = core(Member), core(MemberRedirectURI), core(MemberPurpose)
@@ -126,15 +127,24 @@ class Client(ClientMixin):  # type: ignore[misc]
 
 
 def load_client(
-    session: Session, hasher: SecretHasher, standard: DataStandard, client_id: object
+    session: Session,
+    hasher: SecretHasher,
+    standard: DataStandard,
+    client_id: object,
+    remembered: Remembered | None = None,
 ) -> Client | None:
     """The active member with this client id, as a client; unknown and disabled alike
-    are None (``invalid_client``)."""
+    are None (``invalid_client``). Read from memory when it can be."""
     if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
         return None
-    member = session.exec(select_model(Member).where(Member.client_id == client_id)).first()
-    if member is None or member.status != MemberStatus.active:
-        return None
+    member = remembered.client(client_id) if remembered is not None else None
+    if member is None:
+        tag = remembered.tag(session) if remembered is not None else None
+        member = session.exec(select_model(Member).where(Member.client_id == client_id)).first()
+        if member is None or member.status != MemberStatus.active:
+            return None
+        if remembered is not None:
+            member = remembered.keep_client(member, tag)
     return Client(member, session, hasher, standard)
 
 

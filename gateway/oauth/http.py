@@ -15,6 +15,7 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import Scope
 
 from gateway.errors import PROBLEM_JSON, Entry, InvalidRequest, problem_body
 
@@ -90,21 +91,29 @@ def parameters(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 async def read(request: Request, issuer: str) -> FormRequest:
     """The OAuth request of an HTTP request: query for GET, form body for POST."""
-    uri = issuer + request.url.path
-    if request.method == "GET":
-        pairs = parse_qsl(request.url.query, keep_blank_values=True)
+    body = b"" if request.method == "GET" else await request.body()
+    return form_request(request.scope, request.headers, body, issuer)
+
+
+def form_request(scope: Scope, headers: Headers, body: bytes, issuer: str) -> FormRequest:
+    """:func:`read`, given the body already read."""
+    uri = issuer + scope["path"]
+    query = scope["query_string"].decode("latin-1")
+    method = scope["method"]
+    if method == "GET":
+        pairs = parse_qsl(query, keep_blank_values=True)
     else:
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
         if media != FORM:
             raise InvalidRequest(f"send the parameters as {FORM}")
         try:
-            text = (await request.body()).decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidRequest("the form body is not UTF-8") from None
         pairs = parse_qsl(text, keep_blank_values=True)
-        if request.url.query:
+        if query:
             raise InvalidRequest("send the parameters in the body, not the query")
-    return FormRequest(request.method, uri, request.headers, parameters(pairs))
+    return FormRequest(method, uri, headers, parameters(pairs))
 
 
 def respond(status: int, body: Any, headers: list[tuple[str, str]]) -> Response:

@@ -9,6 +9,7 @@ provider means registering another grant or endpoint here, never an ``if`` in a 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -41,11 +42,16 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 def lifetimes(rt: Runtime) -> Lifetimes:
     s = rt.settings
+    return _lifetimes(s.access_token_ttl, s.id_token_ttl, s.refresh_token_ttl, s.code_ttl)
+
+
+@functools.cache
+def _lifetimes(access: int, id_token: int, refresh: int, code: int) -> Lifetimes:
     return Lifetimes(
-        access=timedelta(seconds=s.access_token_ttl),
-        id_token=timedelta(seconds=s.id_token_ttl),
-        refresh=timedelta(seconds=s.refresh_token_ttl),
-        code=timedelta(seconds=s.code_ttl),
+        access=timedelta(seconds=access),
+        id_token=timedelta(seconds=id_token),
+        refresh=timedelta(seconds=refresh),
+        code=timedelta(seconds=code),
     )
 
 
@@ -75,8 +81,8 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         self.issuer = rt.settings.issuer
         self.now = clock
         self.lifetimes = lifetimes(rt)
-        self.store = Store(session, rt.hasher)
-        self.signer = Signer(rt.keys, self.issuer, self.lifetimes)
+        self.store = Store(session, rt.hasher, rt.remembered)
+        self.signer = Signer(rt.keys, self.issuer, self.lifetimes, rt.remembered)
         self._subs: dict[tuple[str, str], str] = {}
         self.persons = Persons(session, rt.settings.pairwise_key.get_secret_value().encode())
         self.register_client_auth_method("private_key_jwt", self._private_key_jwt)
@@ -94,7 +100,8 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
     # --- what Authlib asks of a framework integration -------------------------------------
 
     def query_client(self, client_id: str) -> Client | None:
-        return load_client(self.session, self.rt.hasher, self.rt.standard, client_id)
+        rt = self.rt
+        return load_client(self.session, rt.hasher, rt.standard, client_id, rt.remembered)
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if not isinstance(request, OAuth2Request):

@@ -11,7 +11,7 @@ does, and an OAuth error response commits too, so a revocation is never lost.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -30,6 +30,7 @@ from gateway.oauth.models import (
     RevokedToken,
     SignInSession,
 )
+from gateway.oauth.remembered import Remembered
 from gateway.oauth.scopes import MEMBER_API, OPENID, SSO_PURPOSE
 from gateway.secret_hash import SecretHasher
 
@@ -147,9 +148,12 @@ GRANT_COLUMNS = (
 
 
 class Store:
-    def __init__(self, session: Session, hasher: SecretHasher) -> None:
+    def __init__(
+        self, session: Session, hasher: SecretHasher, remembered: Remembered | None = None
+    ) -> None:
         self.session = session
         self.hasher = hasher
+        self.remembered = remembered
 
     # --- grants -------------------------------------------------------------------
 
@@ -351,10 +355,27 @@ class Store:
         insert_new(self.session, REVOKED, {"jti": jti, "expires_at": expires_at})
 
     def access_revoked(self, jti: str, grant_id: str | None) -> bool:
-        """Revoked on its own, or with its family."""
-        if self.session.execute(select(REVOKED.c.jti).where(REVOKED.c.jti == jti)).first():
+        """Revoked on its own, or with its family (from memory when it can be)."""
+        if self._remember(f"jti:{jti}", lambda: self._jti_revoked(jti)):
             return True
-        return grant_id is not None and self.grant_revoked(grant_id)
+        return grant_id is not None and self._remember(
+            f"gid:{grant_id}", lambda: self.grant_revoked(grant_id)
+        )
+
+    def _jti_revoked(self, jti: str) -> bool:
+        found = self.session.execute(select(REVOKED.c.jti).where(REVOKED.c.jti == jti)).first()
+        return found is not None
+
+    def _remember(self, key: str, read: Callable[[], bool]) -> bool:
+        if self.remembered is None:
+            return read()
+        known = self.remembered.revoked(key)
+        if known is not None:
+            return known
+        tag = self.remembered.tag(self.session)
+        revoked = read()
+        self.remembered.keep_revoked(key, revoked, tag)
+        return revoked
 
 
 def prune(session: Session, now: datetime) -> int:

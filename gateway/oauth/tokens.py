@@ -19,6 +19,7 @@ from typing import Any
 import jwt
 
 from gateway.keys import ALGORITHMS, KeyRing
+from gateway.oauth.remembered import Remembered
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - RFC 9068 §2.1 media type, not a secret
 LEEWAY = 30
@@ -52,10 +53,17 @@ class AccessClaims:
 
 
 class Signer:
-    def __init__(self, keys: KeyRing, issuer: str, lifetimes: Lifetimes) -> None:
+    def __init__(
+        self,
+        keys: KeyRing,
+        issuer: str,
+        lifetimes: Lifetimes,
+        remembered: Remembered | None = None,
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.lifetimes = lifetimes
+        self.remembered = remembered
 
     def access_token(
         self, claims: AccessClaims, alg: str, *, now: datetime, lifetime: timedelta | None = None
@@ -102,7 +110,24 @@ class Signer:
         )
 
     def verify_access_token(self, token: str, *, now: datetime) -> dict[str, Any]:
-        """The claims of a valid, unexpired access token issued here; else InvalidToken."""
+        """The claims of a valid, unexpired access token issued here; else InvalidToken.
+        A token verified before is not verified again; its key must still be published."""
+        known = self.remembered.verified(token) if self.remembered is not None else None
+        if known is None:
+            kid, claims = self._verify_access_token(token, now=now)
+            if self.remembered is not None:
+                self.remembered.keep_verified(token, kid, claims)
+        else:
+            kid, claims = known
+            try:
+                self.keys.verification_key(kid, now=now)
+            except KeyError:
+                raise InvalidToken from None
+        if claims["exp"] < now.timestamp() - LEEWAY:  # the caller's clock, not the host's
+            raise InvalidToken
+        return dict(claims)
+
+    def _verify_access_token(self, token: str, *, now: datetime) -> tuple[str, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -125,9 +150,7 @@ class Signer:
             )
         except (KeyError, jwt.PyJWTError, ValueError):
             raise InvalidToken from None
-        if claims["exp"] < now.timestamp() - LEEWAY:  # the caller's clock, not the host's
-            raise InvalidToken
-        return claims
+        return kid, claims
 
     def verify_id_token_hint(self, token: str) -> dict[str, Any]:
         """The claims of an ID token this provider signed, expired or not: an
