@@ -5,13 +5,14 @@ from __future__ import annotations
 from bench import schema
 from bench.consent import decisions, proofs, writes
 from bench.measure import Targets
+from bench.oidc import tokens
 
 
 def main() -> None:
     """Every benchmark runs; a missed target then fails the whole run."""
     targets = Targets()
     schema.main()
-    for module in (decisions, proofs, writes):
+    for module in (decisions, proofs, writes, tokens):
         module.main(targets)
     targets.finish()
 

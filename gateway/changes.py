@@ -17,6 +17,12 @@ on has changed.
 
 What only ever becomes true (a token is revoked) needs no tag: it is remembered until
 the token expires.
+
+The tag is taken before the read it labels, and the read sees what was committed when it
+ran: PostgreSQL's READ COMMITTED, and SQLite's reads outside a write transaction. A change
+committed in between is then labelled with the older tag, which the next counter read
+retires. Reads made by a transaction that itself changed a watched table are not
+remembered at all: they could see its own uncommitted revocation.
 """
 
 from __future__ import annotations

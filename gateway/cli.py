@@ -32,6 +32,7 @@ from gateway.members.registration import Contact, MemberSpec, MemberView, Regist
 from gateway.members.registry import Registry
 from gateway.runtime import Runtime
 from gateway.settings import DEV_SECRETS, SettingsError, load_settings
+from gateway.workers import serve as serve_workers
 
 app = typer.Typer(
     name="accord",
@@ -130,10 +131,22 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="default: ACCORD_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default: ACCORD_PORT")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="worker processes, each with its own SO_REUSEPORT socket (one per core)",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the gateway (uvicorn)."""
     rt = _state(ctx).runtime()
-    _serve(rt, host or rt.settings.host, port or rt.settings.port, banner=None)
+    host, port = host or rt.settings.host, port or rt.settings.port
+    if workers == 1:
+        _serve(rt, host, port, banner=None)
+        return
+    raise typer.Exit(serve_workers(workers, host, port, rt.settings.log_level))
 
 
 # --- db ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The two token endpoints under test, each served alone on 127.0.0.1 while measured.
 
-- Accord: ``uvicorn --factory gateway.app:create_app_from_env`` with WORKERS processes,
+- Accord: ``accord serve --workers WORKERS`` (uvicorn in each worker process, each on
+  its own SO_REUSEPORT socket: :mod:`gateway.workers`),
   on its real database (PostgreSQL from ACCORD_BENCH_POSTGRES_URL or
   ACCORD_TEST_POSTGRES_URL, in a schema of its own, else SQLite in a temporary folder),
   migrated to head; one brand registered through the operator API is the client.
@@ -171,19 +172,15 @@ class Accord:
         url = f"http://127.0.0.1:{port}"
         command = [
             sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "gateway.app:create_app_from_env",
+            "-c",
+            "from gateway.cli import main; main()",
+            "serve",
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
             "--workers",
             str(self.workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
         ]
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
         env = {**inherited, **self.settings, "ACCORD_ISSUER": url}

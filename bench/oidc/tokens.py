@@ -8,8 +8,9 @@ Operations, each ``POST`` authenticated with ``client_secret_basic``:
 - introspection (``/introspect``, RFC 7662) of a client_credentials token by the client
   it was issued to, answering ``{"active": true, ...}``. The peer refuses to introspect
   its JWTs (a resource server verifies those itself), so it introspects its opaque
-  client_credentials token, a lookup in memory; Accord verifies its JWT's signature and
-  asks its database whether the token was revoked.
+  client_credentials token, a lookup in memory. Accord introspects its JWT: verified
+  once, then answered from what the worker remembers (docs/oidc.md, "What a worker
+  remembers"), as for a resource server that introspects one bearer over and over.
 
 Method (see :mod:`bench.oidc.servers` for the two servers): RUNS rounds; in each, each
 server is started alone on 127.0.0.1, checked (the token's header says ES256 and
@@ -40,7 +41,7 @@ RUNS = int(os.environ.get("ACCORD_BENCH_RUNS", "3"))
 SECONDS = float(os.environ.get("ACCORD_BENCH_SECONDS", "10"))
 WARMUP = float(os.environ.get("ACCORD_BENCH_WARMUP", "3"))
 CONCURRENCY = int(os.environ.get("ACCORD_BENCH_CONCURRENCY", "32"))
-# Two uvicorn workers for two cores; see docs/benchmarks.md for 1, 3 and 4.
+# Two worker processes (accord serve --workers) for two cores.
 WORKERS = int(os.environ.get("ACCORD_BENCH_WORKERS", "2"))
 QUIET_WAIT = 120  # seconds to wait for other work on the machine to end
 ACCORD, PEER = "Accord", "node-oidc-provider"
@@ -123,7 +124,7 @@ def main(targets: Targets | None = None) -> None:
         installed = versions(peer.node)
     print(
         f"\ntoken endpoint vs node-oidc-provider ({RUNS} runs of {SECONDS:g} s, "
-        f"{CONCURRENCY} connections; Accord: {WORKERS} uvicorn workers, {backend}; "
+        f"{CONCURRENCY} connections; Accord: accord serve --workers {WORKERS}, {backend}; "
         f"peer: {installed}, one process, in memory)"
     )
     print("| operation | server | req/s per run | median | p99 ms per run | median |")

@@ -1,0 +1,138 @@
+"""Serving on several worker processes, each with a listening socket of its own.
+
+uvicorn's ``--workers`` shares one listening socket among its workers. Whichever worker
+wakes first accepts a burst of connections, so with keep-alive clients one worker can
+hold most of them while the other idles: 25 against 7 of 32 connections, measured under
+the token benchmark (docs/benchmarks.md). Here each worker binds a socket of its own to
+the same address with ``SO_REUSEPORT``, and the kernel spreads new connections over the
+sockets by a hash of their addresses.
+
+The supervisor starts ``count`` workers and restarts one that dies. On SIGINT or SIGTERM
+it stops them all; each finishes its requests in flight, as uvicorn does. A worker that
+dies within :data:`EARLY` seconds of its start (the port is taken, the settings are
+wrong) stops the whole server instead of being restarted forever.
+
+A worker whose supervisor is gone (killed outright) stops within a second. Linux lets
+only processes of the same user share the port. A worker that dies loses the
+connections still waiting in its own accept queue; their clients retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+import uvicorn
+
+from gateway.app import create_app_from_env
+
+log = logging.getLogger("accord.workers")
+
+EARLY = 5.0  # seconds: a worker dying sooner did not start at all
+STOP_SECONDS = 30.0  # a worker still running this long after SIGTERM is killed
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound with SO_REUSEPORT: every worker binds its own to the same port."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(host: str, port: int, log_level: str) -> None:
+    """One worker process: the app from the environment (read in the child), on a
+    socket of its own."""
+    parent = os.getppid()
+    sock = listening_socket(host, port)
+    config = uvicorn.Config(
+        create_app_from_env(),
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+        ws="none",
+    )
+    server = uvicorn.Server(config)
+    threading.Thread(target=_orphaned, args=(server, parent), daemon=True).start()
+    server.run(sockets=[sock])
+
+
+def _orphaned(server: uvicorn.Server, parent: int) -> None:
+    """Stop serving once the supervisor is gone (killed with SIGKILL, say): a worker
+    left alone would hold the port with nobody to stop or restart it."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    log.warning("the supervisor is gone: stopping")
+    server.should_exit = True
+
+
+class Supervisor:
+    def __init__(self, count: int, host: str, port: int, log_level: str) -> None:
+        self.count = count
+        self.args = (host, port, log_level)
+        self._context = multiprocessing.get_context("spawn")
+        self._stopping = threading.Event()
+        self._workers: list[tuple[BaseProcess, float]] = []
+
+    def stop(self, _signum: int = 0, _frame: FrameType | None = None) -> None:
+        self._stopping.set()
+
+    def _start(self) -> tuple[BaseProcess, float]:
+        process = self._context.Process(target=_worker, args=self.args, name="accord-worker")
+        process.start()
+        return process, time.monotonic()
+
+    def run(self) -> int:
+        """Serve until stopped; the exit status (0, or 1 when a worker could not start)."""
+        status = 0
+        self._workers = [self._start() for _ in range(self.count)]
+        while not self._stopping.wait(0.2):
+            for index, (process, started) in enumerate(self._workers):
+                if process.is_alive():
+                    continue
+                if time.monotonic() - started < EARLY:
+                    log.error("a worker exited at start (status %s): stopping", process.exitcode)
+                    status = 1
+                    self._stopping.set()
+                    break
+                log.warning(
+                    "worker %s exited (status %s): restarting", process.pid, process.exitcode
+                )
+                self._workers[index] = self._start()
+        self._shut_down()
+        return status
+
+    def _shut_down(self) -> None:
+        for process, _ in self._workers:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn's graceful shutdown
+        deadline = time.monotonic() + STOP_SECONDS
+        for process, _ in self._workers:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+    def pids(self) -> list[int]:
+        return [process.pid for process, _ in self._workers if process.pid is not None]
+
+
+def serve(count: int, host: str, port: int, log_level: str) -> int:
+    """Run ``count`` workers until SIGINT or SIGTERM; the exit status."""
+    supervisor = Supervisor(count, host, port, log_level)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    return supervisor.run()
