@@ -5,15 +5,20 @@ from __future__ import annotations
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from joserfc import jwt as joserfc_jwt
+from joserfc.errors import BadSignatureError
+from joserfc.jwk import KeySet
 from typer.testing import CliRunner
 
 from gateway.cli import app as cli
 from gateway.keys import KeyRing
+from gateway.oauth.tokens import AccessClaims, Lifetimes, Signer
 
 T = datetime(2026, 11, 24, 12, tzinfo=UTC)
 
@@ -110,3 +115,21 @@ def test_keys_rotate_and_list_from_the_cli(tmp_path: Path) -> None:
     assert len(listed) == 2 and "retires -" not in listed[0]
     bad = runner.invoke(cli, ["keys", "rotate", "--alg", "HS256"], env=env)
     assert bad.exit_code == 1 and "unsupported algorithm" in bad.stderr
+
+
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+def test_signed_tokens_verify_with_an_independent_jose_library(tmp_path: Path, alg: str) -> None:
+    ring = KeyRing(tmp_path)
+    lifetimes = Lifetimes(*(timedelta(minutes=m) for m in (15, 10, 60, 1)))
+    signer = Signer(ring, "https://gw.example", lifetimes)
+    now = datetime.now(UTC)
+    claims = AccessClaims("brd_1", "sub-1", "member_api", "https://gw.example", amr=["pwd"])
+    token, _ = signer.access_token(claims, alg, now=now)
+    keys = KeySet.import_key_set(cast(Any, ring.jwks(now=now)))
+    verified = joserfc_jwt.decode(token, keys, algorithms=[alg])
+    assert verified.header == {"alg": alg, "kid": ring.active(alg, now=now).kid, "typ": "at+jwt"}
+    assert verified.claims["sub"] == "sub-1" and verified.claims["amr"] == ["pwd"]
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(BadSignatureError):
+        joserfc_jwt.decode(tampered, keys, algorithms=[alg])
+    assert signer.verify_access_token(token, now=now)["client_id"] == "brd_1"
