@@ -57,7 +57,6 @@ def _worker(host: str, port: int, log_level: str) -> None:
     """One worker process: the app from the environment (read in the child), on a
     socket of its own."""
     parent = os.getppid()
-    sock = listening_socket(host, port)
     config = uvicorn.Config(
         create_app_from_env(),
         log_level=log_level,
@@ -67,7 +66,9 @@ def _worker(host: str, port: int, log_level: str) -> None:
     )
     server = uvicorn.Server(config)
     threading.Thread(target=_orphaned, args=(server, parent), daemon=True).start()
-    server.run(sockets=[sock])
+    # Bound only once the app is built: the kernel hands a bound socket its share of
+    # new connections at once, and they would wait while the worker is still starting.
+    server.run(sockets=[listening_socket(host, port)])
 
 
 def _orphaned(server: uvicorn.Server, parent: int) -> None:

@@ -90,7 +90,8 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     process = subprocess.Popen(command, env=environment(tmp_path))
     seen: set[int] = set()
     try:
-        wait_until(lambda: _ready(port) and len(children(process.pid)) == 2)
+        # Both listening, not just started: until a worker binds, the other takes all.
+        wait_until(lambda: _ready(port) and len(listening(port) & children(process.pid)) == 2)
         yield process, port
     finally:
         seen |= children(process.pid)
@@ -100,6 +101,21 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
         for pid in seen:  # a worker that outlived its supervisor
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def sockets(state: str, port: int) -> list[int]:
+    """The pid behind each socket on the port in this state (``ss``), one per socket."""
+    listing = subprocess.run(
+        ["ss", "-tnpH", "state", state, f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [int(pid) for pid in re.findall(r"pid=(\d+)", listing)]
+
+
+def listening(port: int) -> set[int]:
+    return set(sockets("listening", port))
 
 
 def _ready(port: int) -> bool:
@@ -120,13 +136,7 @@ def test_the_workers_share_the_connections(
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert sock.recv(4096).startswith(b"HTTP/1.1 200")
             connections.append(sock)
-        listing = subprocess.run(
-            ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        held = Counter(int(pid) for pid in re.findall(r"pid=(\d+)", listing))
+        held = Counter(sockets("established", port))
     finally:
         for sock in connections:
             sock.close()
