@@ -6,8 +6,9 @@ reads (:mod:`gateway.oauth.remembered`) and answers from memory while nothing th
 on has changed.
 
 - Every transaction that changes a watched table (a member's registration; a grant
-  revoked or deleted; an access token revoked) adds one to ``change_stamp.generation``
-  in the same transaction, and, once committed, tells its own process at once.
+  revoked or deleted, a person's deletion included; an access token revoked) adds one
+  to ``change_stamp.generation`` in the same transaction, and, once committed, tells its
+  own process at once.
 - Each worker reads the counter every ``ACCORD_CHANGE_POLL`` seconds (0.1 by default):
   a change committed by another worker or process is seen within that interval.
 - A remembered read carries the *tag* current when it was read, ``(generation, local
@@ -48,8 +49,10 @@ log = logging.getLogger("accord.changes")
 MAX_LAG = 1.0  # seconds since the counter was last read before memory is not trusted
 
 # Table -> the writes that may make a remembered read untrue. New grants and members are
-# not watched: nothing about them can have been remembered.
+# not watched: nothing about them can have been remembered. Deleting a person (erasure,
+# a merge) deletes its grants by ON DELETE CASCADE, with no statement on oauth_grant.
 WATCHED: dict[str, frozenset[str]] = {
+    "person": frozenset({"delete"}),
     "member": frozenset({"update", "delete"}),
     "oauth_grant": frozenset({"update", "delete"}),
     "oauth_revoked_token": frozenset({"insert", "update", "delete"}),

@@ -94,6 +94,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # Each statement sees what was committed when it ran, whatever the server's default:
+    # what a worker remembers is labelled on that assumption (gateway/changes.py).
+    kwargs.setdefault("isolation_level", "READ COMMITTED")
     # Fail fast when PostgreSQL does not answer, instead of hanging a request (seconds).
     kwargs["connect_args"] = {"connect_timeout": 5, **kwargs.get("connect_args", {})}
     return create_engine(url, **kwargs)

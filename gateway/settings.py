@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     change_poll: float = Field(
         default=0.1,
         ge=0,
-        le=5,
+        le=0.5,  # a worker trusts its memory for 1 s after a read (gateway.changes.MAX_LAG)
         description="seconds between reads of the change counter: how soon a worker sees a "
         "revocation or a member's update made by another; 0 answers nothing from memory",
     )

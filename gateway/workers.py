@@ -9,8 +9,11 @@ sockets by a hash of their addresses.
 
 The supervisor starts ``count`` workers and restarts one that dies. On SIGINT or SIGTERM
 it stops them all; each finishes its requests in flight, as uvicorn does. A worker that
-dies within :data:`EARLY` seconds of its start (the port is taken, the settings are
-wrong) stops the whole server instead of being restarted forever.
+dies within :data:`EARLY` seconds of the first start (the settings are wrong) stops the
+whole server instead of being restarted forever; later restarts back off. The port must
+be free when the server starts: it is probed once without ``SO_REUSEPORT``, since the
+workers' sockets would otherwise share it silently with any process of the same user
+(run Accord as a user of its own).
 
 A worker whose supervisor is gone (killed outright) stops within a second. Linux lets
 only processes of the same user share the port. A worker that dies loses the
@@ -49,8 +52,23 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
     sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether nothing listens on the address yet. Checked once by the supervisor,
+    without SO_REUSEPORT: the workers' sockets would quietly share the port with any
+    other process of the same user (another Accord, an older one) instead of failing."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
 
 
 def _worker(host: str, port: int, log_level: str) -> None:
@@ -87,6 +105,7 @@ class Supervisor:
         self._context = multiprocessing.get_context("spawn")
         self._stopping = threading.Event()
         self._workers: list[tuple[BaseProcess, float]] = []
+        self._restarts = 0
 
     def stop(self, _signum: int = 0, _frame: FrameType | None = None) -> None:
         self._stopping.set()
@@ -98,13 +117,18 @@ class Supervisor:
 
     def run(self) -> int:
         """Serve until stopped; the exit status (0, or 1 when a worker could not start)."""
+        host, port, _ = self.args
+        if not port_is_free(host, port):
+            log.error("%s:%s is in use: not starting", host, port)
+            return 1
         status = 0
         self._workers = [self._start() for _ in range(self.count)]
         while not self._stopping.wait(0.2):
             for index, (process, started) in enumerate(self._workers):
                 if process.is_alive():
                     continue
-                if time.monotonic() - started < EARLY:
+                early = time.monotonic() - started < EARLY
+                if early and self._restarts == 0:
                     log.error("a worker exited at start (status %s): stopping", process.exitcode)
                     status = 1
                     self._stopping.set()
@@ -112,6 +136,9 @@ class Supervisor:
                 log.warning(
                     "worker %s exited (status %s): restarting", process.pid, process.exitcode
                 )
+                self._restarts += 1
+                if early:  # a restarted worker crashing at start: back off
+                    time.sleep(min(EARLY, 0.5 * self._restarts))
                 self._workers[index] = self._start()
         self._shut_down()
         return status

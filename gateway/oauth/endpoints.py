@@ -10,7 +10,7 @@ Revoking a refresh token revokes its whole grant, access tokens included (RFC 70
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request
@@ -19,7 +19,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
 from gateway.oauth.clients import AUTH_METHODS, CONFIDENTIAL_METHODS, Client, load_member_client
 from gateway.oauth.store import Reason
-from gateway.oauth.tokens import InvalidToken
+from gateway.oauth.tokens import LEEWAY, InvalidToken
 
 if TYPE_CHECKING:
     from gateway.oauth.server import Provider
@@ -156,4 +156,7 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
         if token.kind == "refresh_token" and token.grant_id:
             self.provider.store.revoke_grant(token.grant_id, Reason.revoked, now)
         else:
-            self.provider.store.revoke_access(str(token.claims["jti"]), token.expires_at)
+            # Kept past the expiry by the verification leeway: until then the token still
+            # verifies, and a pruned revocation would make it active again.
+            until = token.expires_at + timedelta(seconds=LEEWAY)
+            self.provider.store.revoke_access(str(token.claims["jti"]), until)

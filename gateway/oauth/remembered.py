@@ -8,7 +8,7 @@ authentication and introspection are answered without the database.
 - Revocations: whether an access token's ``jti`` or a grant is revoked. "Revoked" is
   final and kept; "not revoked" is kept under its tag.
 - Verified access tokens: the claims of a token whose signature verified, by the
-  token's exact text. The text cannot change, so neither can the verdict; what can is
+  SHA-256 of the token's exact text. The text cannot change, so neither can the verdict; what can is
   checked on every use: that the signing key is still published, and the expiry.
 
 Unknown client ids are not remembered (a guess costs a lookup, as before). Each memory
@@ -19,6 +19,7 @@ uncommitted revocation.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Any, Generic, TypeVar
 
@@ -101,7 +102,12 @@ class Remembered:
 
     def verified(self, token: str) -> tuple[str, dict[str, Any]] | None:
         """The ``kid`` that verified this token and its claims, if it was verified here."""
-        return self._verified.get(token)
+        return self._verified.get(_digest(token))
 
     def keep_verified(self, token: str, kid: str, claims: dict[str, Any]) -> None:
-        self._verified.put(token, (kid, claims))
+        self._verified.put(_digest(token), (kid, claims))
+
+
+def _digest(token: str) -> str:
+    """Tokens are remembered by their SHA-256, so memory holds no bearer token."""
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -7,16 +7,20 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from gateway.changes import MAX_LAG, Changes, read_generation
-from gateway.db import transaction, utcnow
+from gateway.db import core, transaction, utcnow
+from gateway.identity.models import Person
+from gateway.identity.persons import Persons
 from gateway.members.models import Member
 from gateway.oauth import store
 from gateway.oauth.remembered import Bounded
 from gateway.runtime import Runtime
 from tests.gateway.alliance import Alliance
 from tests.gateway.oauth.test_client_tokens import issue, platform_auth
+
+PERSON = core(Person)
 
 
 class Clock:
@@ -113,3 +117,18 @@ def test_bounded_memory_drops_the_oldest_first() -> None:
     memory.put("k2", 20)  # put again: now the newest
     memory.put("k5", 5)
     assert memory.get("k3") is None and memory.get("k2") == 20
+
+
+def test_deleting_a_person_counts_since_their_grants_go_with_them(
+    alliance: Alliance, client: TestClient, runtime: Runtime
+) -> None:
+    key = runtime.settings.pairwise_key.get_secret_value().encode()
+    with transaction(runtime.sessions) as session:
+        person = Persons(session, key).of_account(alliance.platform["id"], "acct-1", create=True)
+    before = read_generation(runtime.engine)
+    with transaction(runtime.sessions) as session:  # a person who is not there: no change
+        session.execute(delete(PERSON).where(PERSON.c.id == "nobody"))
+    assert read_generation(runtime.engine) == before
+    with transaction(runtime.sessions) as session:
+        session.execute(delete(PERSON).where(PERSON.c.id == person))
+    assert read_generation(runtime.engine) == before + 1

@@ -163,8 +163,8 @@ def test_a_dead_worker_is_replaced_and_all_stop_together(
     assert not _ready(port)
 
 
-def test_workers_that_cannot_start_stop_the_server(tmp_path: Path) -> None:
-    with socket.socket() as taken:  # bound without SO_REUSEPORT: no worker can share it
+def test_a_port_in_use_is_refused_before_any_worker_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:  # as another server would hold it
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
@@ -172,7 +172,7 @@ def test_workers_that_cannot_start_stop_the_server(tmp_path: Path) -> None:
         env = environment(tmp_path)
         done = subprocess.run(command, check=False, env=env, capture_output=True, timeout=60)
     assert done.returncode == 1
-    assert b"a worker exited at start" in done.stderr
+    assert b"is in use: not starting" in done.stderr
 
 
 def test_workers_stop_when_their_supervisor_is_killed(

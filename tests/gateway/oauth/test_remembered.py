@@ -16,19 +16,21 @@ from typing import Any
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, delete, event, select
 
 from gateway import changes
 from gateway.db import transaction
+from gateway.identity.persons import PERSON
 from gateway.members.models import MemberKind, MemberStatus
 from gateway.members.registry import Registry
 from gateway.oauth.server import lifetimes
-from gateway.oauth.store import Store
+from gateway.oauth.store import GRANT, Store
 from gateway.oauth.tokens import InvalidToken, Signer
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from tests.conftest import make_settings
 from tests.gateway.alliance import Alliance
+from tests.gateway.oauth.flow import register_rp, signed_in
 from tests.gateway.oauth.test_client_tokens import (
     basic,
     client_assertion,
@@ -224,3 +226,25 @@ def test_memory_answers_bad_requests_as_the_routes_do(
     assert from_memory.json() == from_route.json()
     assert from_memory.headers.get("cache-control") == from_route.headers.get("cache-control")
     assert from_memory.status_code in {400, 401} or from_memory.json() == {"active": False}
+
+
+def test_an_erased_persons_remembered_token_goes_inactive_at_the_next_poll(
+    alliance: Alliance, client: TestClient, runtime: Runtime
+) -> None:
+    """Deleting a person deletes their grants by ON DELETE CASCADE, with no statement on
+    the grants table: the person's deletion itself must move the counter."""
+    rp = register_rp(client, alliance, "Shop", "shop.example")
+    runtime.changes.poll(runtime.engine)
+    token = signed_in(client, alliance, rp)["access_token"]
+    introspected = client.post("/introspect", data={"token": token}, headers=rp.auth)
+    assert introspected.json()["active"] is True  # the grant's verdict is remembered
+    grant_id = jwt.decode(token, options={"verify_signature": False})["gid"]
+    other = other_worker(runtime)
+    with transaction(other.sessions) as session:
+        person = session.execute(
+            select(GRANT.c.person_id).where(GRANT.c.id == grant_id)
+        ).scalar_one()
+        session.execute(delete(PERSON).where(PERSON.c.id == person))
+    runtime.changes.poll(runtime.engine)
+    answer = client.post("/introspect", data={"token": token}, headers=rp.auth)
+    assert answer.json() == {"active": False}
