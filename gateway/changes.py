@@ -28,8 +28,6 @@ remembered at all: they could see its own uncommitted revocation.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -43,6 +41,7 @@ from sqlalchemy.orm import ORMExecuteState, UOWTransaction
 from sqlmodel import Field, Session
 
 from gateway.db import SessionFactory, Table, core
+from gateway.periodic import Periodic
 
 log = logging.getLogger("accord.changes")
 
@@ -192,42 +191,11 @@ class Changes:
         session.info.pop(_CHANGED, None)
 
 
-class Poller:
-    """Reads the counter every ``interval`` seconds, in a thread, until stopped."""
-
-    def __init__(self, changes: Changes, engine: Engine, interval: float) -> None:
-        self.changes = changes
-        self.engine = engine
-        self.interval = interval
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="accord-changes")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-
-    async def _loop(self) -> None:
-        failing = False
-        while not self._stop.is_set():
-            try:
-                await asyncio.to_thread(self.changes.poll, self.engine)
-                failing = False
-            except Exception as exc:  # memory goes stale, and is then not trusted
-                if not failing:
-                    log.warning("reading the change counter failed: %s", type(exc).__name__)
-                failing = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
-
-
-def start(changes: Changes, engine: Engine, interval: float) -> Poller | None:
-    """Read the counter every ``interval`` seconds (0: never, and memory is not trusted)."""
+def start(changes: Changes, engine: Engine, interval: float) -> Periodic | None:
+    """Read the counter every ``interval`` seconds (0: never, and memory is not trusted).
+    While reads fail, memory goes stale and is then not trusted."""
     if interval <= 0:
         return None
-    poller = Poller(changes, engine, interval)
+    poller = Periodic("change-counter read", interval, lambda: changes.poll(engine), log)
     poller.start()
     return poller

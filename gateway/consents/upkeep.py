@@ -14,7 +14,6 @@ at a time, and expiring a consent twice is refused by its lifecycle.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -25,6 +24,7 @@ from gateway.identity import challenges
 from gateway.identity.hints import has_salt, hints_of
 from gateway.members.auth import prune_jtis
 from gateway.oauth import store as oauth_store
+from gateway.periodic import Periodic
 from gateway.runtime import Runtime
 
 log = logging.getLogger("accord.consents")
@@ -57,36 +57,28 @@ def expire_due(rt: Runtime) -> int:
 
 
 class Upkeep:
+    """Sequences the consent log every run; expires what is due every EXPIRY_EVERY."""
+
     def __init__(self, rt: Runtime, interval: float) -> None:
         self.rt = rt
-        self.interval = interval
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._expired_at = 0.0
+        self._job = Periodic("consent upkeep", interval, self.run_once, log)
+
+    def run_once(self) -> None:
+        sequence_log(self.rt)
+        if time.monotonic() - self._expired_at >= EXPIRY_EVERY:
+            expire_due(self.rt)
+            self._expired_at = time.monotonic()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="accord-consent-upkeep")
+        self._job.start()
 
     async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
+        await self._job.stop()
         try:
             await asyncio.to_thread(sequence_log, self.rt)  # leave nothing queued behind
         except Exception as exc:  # e.g. a database not migrated yet: the rows stay queued
             log.warning("consent upkeep failed at shutdown: %s", type(exc).__name__)
-
-    async def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await asyncio.to_thread(sequence_log, self.rt)
-                if time.monotonic() - self._expired_at >= EXPIRY_EVERY:
-                    await asyncio.to_thread(expire_due, self.rt)
-                    self._expired_at = time.monotonic()
-            except Exception as exc:  # the loop outlives a bad run; the rows stay queued
-                log.warning("consent upkeep failed: %s", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
 
 
 def start(rt: Runtime) -> Upkeep | None:
