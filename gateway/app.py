@@ -19,6 +19,7 @@ from gateway.limits import BodyLimit
 from gateway.members import api as members_api
 from gateway.oauth import api as oauth_api
 from gateway.oauth.express import ExpressLane
+from gateway.operator import api as operator_api
 from gateway.rights import api as rights_api
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(rights_api.member_router())
     app.include_router(rights_api.operator_router())
     app.include_router(challenge_api.router())
+    app.include_router(operator_api.router())
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # Outermost: what it answers from memory never enters the framework.
     app.add_middleware(ExpressLane, runtime=rt, max_bytes=settings.max_body_bytes)

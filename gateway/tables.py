@@ -10,6 +10,7 @@ from gateway.identity import models as identity
 from gateway.members import models as members
 from gateway.oauth import models as oauth
 from gateway.rights import models as rights
+from gateway.sandbox import models as sandbox
 from gateway.views import models as views
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "metadata",
     "oauth",
     "rights",
+    "sandbox",
     "views",
 ]

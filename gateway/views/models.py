@@ -1,4 +1,7 @@
-"""The access log's table: one row each time a member read something of a person.
+"""The views' tables: the access log, the attributes platforms push, their merged
+values, and pushed batches by idempotency key.
+
+The access log has one row each time a member read something of a person.
 
 The person sees it in the consent center (who read what, when, for which purpose) and
 gets it in their export. It is the person's data: it goes with them on erasure
@@ -8,8 +11,9 @@ gets it in their export. It is the person's data: it goes with them on erasure
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, String
 from sqlmodel import Field
 
 from gateway.db import Table, UTCDateTime
@@ -39,3 +43,66 @@ class AccessEntry(Table, table=True):
     categories: list[str] = Field(sa_column=Column(JSON, nullable=False))  # leaf keys read
     what: str = Field(max_length=32)  # how it was read: "userinfo", "token_exchange", ...
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Attribute(Table, table=True):
+    """One platform's latest value of one leaf category for a person: the source the
+    unified view merges, with the platform kept for provenance.
+
+    Stored only while an in-force consent of the person makes the category necessary,
+    and only until ``expires_at`` (the observation plus the longest retention of those
+    purposes). ``num`` is the value read as a number where it has one (integers,
+    floats, booleans as 0/1, timestamps as POSIX seconds), for merging and aggregates.
+    """
+
+    __tablename__ = "attribute"
+    __table_args__ = (
+        Index("ix_attribute_expires_at", "expires_at"),  # the purge job's scan
+        Index("ix_attribute_platform", "platform_id", "person_id"),  # an unlink drops these
+    )
+
+    person_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
+    )
+    category: str = Field(sa_column=Column(String(120), primary_key=True))
+    platform_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
+    )
+    value: Any = Field(sa_column=Column(JSON, nullable=False))
+    num: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    observed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class MergedAttribute(Table, table=True):
+    """The merged value of one category for a person (the unified view's value, without
+    provenance), kept in step with :class:`Attribute` for the sandbox's aggregates: one
+    row per person and category (a tag set has one row per tag, ``item`` = the tag), so
+    each person contributes once by construction and SQL groups by plain columns."""
+
+    __tablename__ = "merged_attribute"
+
+    category: str = Field(sa_column=Column(String(120), primary_key=True))
+    person_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
+    )
+    item: str = Field(default="", sa_column=Column(String(120), primary_key=True))
+    num: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    text: str | None = Field(default=None, sa_column=Column(String(120), nullable=True))
+
+
+class AttributeBatch(Table, table=True):
+    """A pushed batch by its idempotency key: a retry with the same key and body gets
+    the first answer again; the same key with another body is refused."""
+
+    __tablename__ = "attribute_batch"
+
+    platform_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
+    )
+    key: str = Field(sa_column=Column(String(255), primary_key=True))
+    request_hash: str = Field(max_length=71)  # "sha256:" + 64 hex of the body
+    status: int
+    response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

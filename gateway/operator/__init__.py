@@ -1,0 +1,1 @@
+"""The alliance operator's read-outs: the KPIs the alliance steers by."""

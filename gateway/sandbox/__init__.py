@@ -1,0 +1,1 @@
+"""The data sandbox: differentially private aggregates for brands, charged to their ε budget."""
