@@ -163,6 +163,17 @@ class Read:
     at: datetime
 
 
+@dataclass(frozen=True)
+class HeldValue:
+    """A profile attribute the gateway keeps: one platform's value of one category."""
+
+    platform: str  # the platform's name
+    category: str
+    value: Any
+    observed_at: datetime
+    kept_until: datetime  # deleted then, or sooner when no consent needs it
+
+
 def receipt_path(record_id: str, seq: int) -> str:
     """Where the signed receipt of one event is served (to the record's recipient)."""
     return f"/v1/consents/{record_id}/receipts/{seq}"
@@ -179,6 +190,7 @@ def export_document(
     sessions: Sequence[SignIn] = (),
     pending_links: Sequence[PendingLink] = (),
     access_log: Sequence[Read] = (),
+    attributes: Sequence[HeldValue] = (),
     minor_under_14: bool = False,
     known_since: datetime | None = None,
 ) -> dict[str, Any]:
@@ -187,8 +199,7 @@ def export_document(
     under the identifiers members know them by.
 
     ``access_log`` lists every read of the person's data by a member, latest first.
-    ``attributes`` is empty until the unified views store profile attributes; it is in
-    the format already so a reader need not change when it fills up.
+    ``attributes`` lists every profile value platforms pushed and the gateway keeps.
     """
     return {
         "format": EXPORT_FORMAT,
@@ -254,7 +265,16 @@ def export_document(
             }
             for r in access_log
         ],
-        "attributes": [],
+        "attributes": [
+            {
+                "platform": a.platform,
+                "category": a.category,
+                "value": a.value,
+                "observed_at": timestamp(a.observed_at),
+                "kept_until": timestamp(a.kept_until),
+            }
+            for a in attributes
+        ],
         "requests": [_request(r) for r in requests],
     }
 

@@ -24,6 +24,8 @@ from gateway.rights import api as rights_api
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from gateway.standard import api as standard_api
+from gateway.views import api as views_api
+from gateway.views.ingest import AttributeRules
 from gateway.web import center, rights, signout
 from gateway.web import routes as web_routes
 
@@ -57,6 +59,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     )
     app.state.runtime = rt
     app.state.rendered_standard = standard_api.Rendered(rt.standard)
+    app.state.attribute_rules = AttributeRules(rt.standard)
     errors.install(app)
     app.include_router(oauth_api.router())  # first: the token endpoint is matched soonest
     app.include_router(health.router)
@@ -77,7 +80,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(rights_api.operator_router())
     app.include_router(challenge_api.router())
     app.include_router(operator_api.router())
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(views_api.router())
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        wider={views_api.ATTRIBUTES_PATH: settings.max_attribute_bytes},
+    )
     # Outermost: what it answers from memory never enters the framework.
     app.add_middleware(ExpressLane, runtime=rt, max_bytes=settings.max_body_bytes)
     return app

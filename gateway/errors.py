@@ -79,6 +79,10 @@ class PayloadTooLarge(GatewayError):
     pass
 
 
+class KeyReused(GatewayError):
+    """An Idempotency-Key sent again with another body (the IETF idempotency-key draft)."""
+
+
 class InvalidRedirectURI(GatewayError):
     pass
 
@@ -110,6 +114,7 @@ CATALOG: dict[type[GatewayError], Entry] = {
     NotFound: Entry(404, "not_found", "No such resource."),
     Conflict: Entry(409, "conflict", "The request conflicts with existing data."),
     PayloadTooLarge: Entry(413, "invalid_request", "The request body is too large."),
+    KeyReused: Entry(422, "invalid_request", "The idempotency key was used for another request."),
     # RFC 7591 §3.2.2 error codes for client (member) registration.
     InvalidRedirectURI: Entry(400, "invalid_redirect_uri", "A redirect URI is not acceptable."),
     InvalidClientMetadata: Entry(

@@ -18,18 +18,20 @@ class BodyLimit:
     request must be a 413 that no handler ever sees.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, wider: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.wider = wider or {}  # exact path -> its own limit (bulk uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.wider.get(scope.get("path", ""), self.max_bytes)
         declared = content_length(scope)
         if declared is not None:
-            if declared > self.max_bytes:
-                await _refuse(send, self.max_bytes)
+            if declared > max_bytes:
+                await _refuse(send, max_bytes)
                 return
             await self.app(scope, receive, send)
             return
@@ -41,8 +43,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await _refuse(send, self.max_bytes)
+            if size > max_bytes:
+                await _refuse(send, max_bytes)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="largest request body accepted, in bytes"
     )
+    max_attribute_bytes: int = Field(
+        default=33_554_432,
+        ge=1024,
+        description="largest attribute batch accepted (POST /v1/attributes), in bytes",
+    )
     secret_key: SecretStr = Field(
         default=SecretStr(DEV_SECRETS["secret_key"]),
         description="signs sessions and CSRF tokens",

@@ -7,10 +7,13 @@ from sdk.consents import ConsentReading
 from sdk.relying_party import RelyingPartyOperations
 from sdk.standard import GatewayOperations
 from sdk.streams import StreamOperations
+from sdk.views import ViewOperations
 
 
-class BrandOperations(GatewayOperations, ConsentReading, StreamOperations, RelyingPartyOperations):
-    """Operations of a brand (views and the sandbox come next)."""
+class BrandOperations(
+    GatewayOperations, ConsentReading, StreamOperations, RelyingPartyOperations, ViewOperations
+):
+    """Operations of a brand (the sandbox comes next)."""
 
 
 class BrandClient(SyncClient, BrandOperations):

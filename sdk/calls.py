@@ -38,7 +38,7 @@ P = ParamSpec("P")
 class Request:
     method: str
     path: str
-    params: Mapping[str, str] | None = None
+    params: Mapping[str, str] | tuple[tuple[str, str], ...] | None = None
     json: Any = None
     form: Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)

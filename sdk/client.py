@@ -54,9 +54,7 @@ class _Base:
 
     @staticmethod
     def _finish(call: Call[T], response: httpx.Response) -> T:
-        if response.is_error or (
-            response.status_code >= 300 and response.status_code not in call.ok_statuses
-        ):
+        if response.status_code >= 300 and response.status_code not in call.ok_statuses:
             raise error_from_response(response)
         try:
             return call.parse(response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sdk.attributes import AttributeOperations
 from sdk.client import AsyncClient, SyncClient
 from sdk.consents import ConsentReading, ConsentRecording
 from sdk.hints import HintOperations
@@ -21,8 +22,9 @@ class PlatformOperations(
     SignInOperations,
     HintOperations,
     RelyingPartyOperations,
+    AttributeOperations,
 ):
-    """Operations of a member platform (attributes come next)."""
+    """Operations of a member platform."""
 
 
 class PlatformClient(SyncClient, PlatformOperations):

@@ -31,6 +31,7 @@ from gateway.identity.persons import Persons
 from gateway.members.models import Member, MemberKind, MemberStatus
 from gateway.oauth.store import Reason, Store
 from gateway.runtime import Runtime
+from gateway.views import store as attributes
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,7 @@ class Consents:
 
     def _announce(self, changes: Sequence[Change], principals: Sequence[str]) -> None:
         self._end_grants(changes)
+        self._restrict_attributes(changes)
         platforms: dict[str, list[str]] = {}
         for history, _ in changes:
             recipient = self.member(history.record.to.id)
@@ -273,6 +275,12 @@ class Consents:
             ],
         )
 
+    def _restrict_attributes(self, changes: Sequence[Change]) -> None:
+        """A consent to a brand out of force takes along the pushed attributes that no
+        other consent needs (minimal storage, PIPL Art. 6 and 47)."""
+        for person, at in _ended_for_brands(changes).items():
+            attributes.restrict(self.rt.standard, self.session, [person], at)
+
     def _end_grants(self, changes: Sequence[Change]) -> None:
         """A consent out of force takes the grants resting on it along: their refresh
         tokens stop at once and their access tokens introspect inactive."""
@@ -283,6 +291,16 @@ class Consents:
                 grants.revoke_resting_on(
                     record.person_id, record.to.id, record.purpose, Reason.consent, event.at
                 )
+
+
+def _ended_for_brands(changes: Sequence[Change]) -> dict[str, datetime]:
+    """person -> when: whose consent to a brand just ended."""
+    ended: dict[str, datetime] = {}
+    for history, event in changes:
+        record = history.record
+        if event.type in ENDING_EVENTS and record.to.kind is RecipientKind.brand:
+            ended[record.person_id] = max(event.at, ended.get(record.person_id, event.at))
+    return ended
 
 
 def _recipient(member: Member) -> Recipient:

@@ -229,6 +229,27 @@ def histories(
     return _histories(session, rows)
 
 
+def histories_for(
+    session: Session, person_ids: Sequence[str], recipient_id: str, purpose: str
+) -> dict[str, list[History]]:
+    """person -> their records to one recipient for one purpose, with events: what a
+    batch of decisions needs, in two queries per chunk of persons."""
+    found: dict[str, list[History]] = {person: [] for person in person_ids}
+    for chunk in chunks(person_ids):
+        rows = session.execute(
+            select(RECORD)
+            .where(
+                RECORD.c.person_id.in_(chunk),
+                RECORD.c.recipient_id == recipient_id,
+                RECORD.c.purpose == purpose,
+            )
+            .order_by(RECORD.c.valid_from, RECORD.c.record_id)
+        ).all()
+        for history in _histories(session, rows):
+            found[history.record.person_id].append(history)
+    return found
+
+
 def histories_of_records(session: Session, record_ids: list[str]) -> list[History]:
     """The records (in record id order) with their events."""
     rows = session.execute(

@@ -4,8 +4,9 @@
   consent writes queued (in batches, one signed checkpoint per batch), so writers never
   wait on each other for the log head;
 - the expiry job: once a minute it appends the ``expired`` event to consents whose
-  validity ended, so recipients hear of it by SET, and forgets the ``jti`` of expired
-  member assertions and the sign-in challenges that expired.
+  validity ended, so recipients hear of it by SET, forgets the ``jti`` of expired
+  member assertions and the sign-in challenges that expired, and deletes pushed
+  attributes past their retention.
 
 Several gateway workers may each run it: the log head's row lock admits one sequencer
 at a time, and expiring a consent twice is refused by its lifecycle.
@@ -26,6 +27,7 @@ from gateway.members.auth import prune_jtis
 from gateway.oauth import store as oauth_store
 from gateway.periodic import Periodic
 from gateway.runtime import Runtime
+from gateway.views.purge import purge_expired
 
 log = logging.getLogger("accord.consents")
 EXPIRY_EVERY = 60.0  # seconds
@@ -53,7 +55,9 @@ def expire_due(rt: Runtime) -> int:
         oauth_store.prune(session, now)
         if has_salt(session):
             hints_of(session, rt).forget_expired()
-        return Consents(session, rt).expire_due(now)
+        expired = Consents(session, rt).expire_due(now)
+        purge_expired(rt.standard, session, now)
+        return expired
 
 
 class Upkeep:

@@ -46,6 +46,7 @@ from gateway.oauth.sessions import Sessions, SignedIn
 from gateway.rights.models import RightsRequestRow
 from gateway.rights.service import Rights
 from gateway.runtime import Runtime
+from gateway.views import store as attributes
 from gateway.views.models import AccessEntry
 
 PENDING, REQUEST, ACCESS = core(PendingLink), core(RightsRequestRow), core(AccessEntry)
@@ -190,6 +191,8 @@ class Links:
                 ACCOUNT.c.platform_id == platform.id, ACCOUNT.c.account_id == account
             )
         )
+        # What that platform pushed of the person was theirs through that account.
+        attributes.drop_platform(self.rt.standard, self.session, person_id, platform.id)
         # A session opened through that account proved an account that is no longer theirs.
         session_ttl = timedelta(seconds=self.rt.settings.session_ttl)
         sessions = Sessions(self.session, self.rt.hasher, session_ttl, self.clock)
@@ -241,6 +244,7 @@ class Links:
         self.session.execute(
             update(ACCESS).where(ACCESS.c.person_id == other).values(person_id=into)
         )
+        attributes.move(self.rt.standard, self.session, into, other)
         if self.persons.is_minor(other):
             self.persons.mark_minors([into])
         self.session.execute(delete(SUBJECT).where(SUBJECT.c.person_id == other))

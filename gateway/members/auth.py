@@ -171,8 +171,16 @@ def platform_of(request: Request) -> Member:
     return member
 
 
+def brand_of(request: Request) -> Member:
+    member = member_of(request)
+    if member.kind != MemberKind.brand:
+        raise Forbidden("only a brand may call this")
+    return member
+
+
 MemberDep = Annotated[Member, Depends(member_of)]
 PlatformDep = Annotated[Member, Depends(platform_of)]
+BrandDep = Annotated[Member, Depends(brand_of)]
 
 
 def _authenticate(rt: Runtime, header: str) -> Member:

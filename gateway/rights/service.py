@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from consent.rights import (
     Authorization,
+    HeldValue,
     LinkedAccount,
     PendingLink,
     Pseudonym,
@@ -46,8 +47,9 @@ from gateway.oauth.store import GRANT, SESSION
 from gateway.rights.models import RightsRequestRow
 from gateway.runtime import Runtime
 from gateway.views.access_log import AccessLog
+from gateway.views.models import Attribute
 
-REQUEST, MEMBER = core(RightsRequestRow), core(Member)
+REQUEST, MEMBER, ATTRIBUTE = core(RightsRequestRow), core(Member), core(Attribute)
 PENDING = core(PendingLinkRow)
 ERASED_BEFORE_EXPORT = "the personal data was erased by an earlier request"
 
@@ -271,9 +273,17 @@ class Rights:
             .order_by(PENDING.c.expires_at)
         )
         reads = AccessLog(self.session).of_person(person_id, limit=None)
+        held = self.session.execute(
+            select(MEMBER.c.name, ATTRIBUTE.c.category, ATTRIBUTE.c.value)
+            .add_columns(ATTRIBUTE.c.observed_at, ATTRIBUTE.c.expires_at)
+            .join(MEMBER, MEMBER.c.id == ATTRIBUTE.c.platform_id)
+            .where(ATTRIBUTE.c.person_id == person_id)
+            .order_by(ATTRIBUTE.c.category, MEMBER.c.name)
+        )
         return export_document(
             generated_at=now,
             access_log=[Read(a.reader, a.purpose, a.categories, a.what, a.at) for a in reads],
+            attributes=[HeldValue(str(n), str(c), v, o, e) for n, c, v, o, e in held],
             pending_links=[PendingLink(*row) for row in pending],
             authorizations=[Authorization(*row) for row in grants],
             sessions=[SignIn(*row) for row in sessions],

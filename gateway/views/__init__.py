@@ -1,2 +1,2 @@
-"""What members read of a person: the access log (unified views for brands arrive later
-and append to it too)."""
+"""Profile attributes platforms push, the unified views brands read of them, and the
+access log of every read."""

@@ -1,14 +1,14 @@
 """The access log: what a member read of a person, and when (GDPR Art. 15(1)(c);
 PIPL Art. 45: the person may know who received their data).
 
-A read is recorded where it happens (``/userinfo``, token exchange; the unified views
-later), in the transaction that answers it, so an answer that fails leaves no entry
+A read is recorded where it happens (``/userinfo``, token exchange, the unified
+views), in the transaction that answers it, so an answer that fails leaves no entry
 and an entry never outlives the answer's rollback. Nothing here commits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -29,6 +29,7 @@ class What(StrEnum):
 
     userinfo = "userinfo"  # OIDC Core §5.3
     token_exchange = "token_exchange"  # noqa: S105 - RFC 8693: the target gets its pseudonym
+    view = "view"  # a brand's unified view of the person
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,18 @@ class Access:
     purpose: str
     categories: tuple[str, ...]
     what: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One read to record."""
+
+    person_id: str
+    reader_id: str
+    purpose: str
+    categories: Iterable[str]
+    what: What
     at: datetime
 
 
@@ -65,6 +78,24 @@ class AccessLog:
                 at=at,
             )
         )
+
+    def record_many(self, entries: Sequence[Entry]) -> None:
+        """Many reads in one statement (a batch of views)."""
+        if entries:
+            self.session.execute(
+                LOG.insert(),
+                [
+                    {
+                        "person_id": e.person_id,
+                        "reader": e.reader_id,
+                        "purpose": e.purpose,
+                        "categories": sorted(set(e.categories)),
+                        "what": e.what.value,
+                        "at": e.at,
+                    }
+                    for e in entries
+                ],
+            )
 
     def of_person(self, person_id: str, limit: int | None = LATEST) -> list[Access]:
         """The person's entries, latest first; all of them when ``limit`` is None."""

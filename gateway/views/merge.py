@@ -8,7 +8,7 @@ for the sandbox, so the two can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -127,7 +127,7 @@ def rows_of(category: Category, merged: Merged) -> list[MergedRow]:
 
 
 def merge_all(
-    categories: dict[str, Category], observations: Iterable[tuple[str, Observation]]
+    categories: Mapping[str, Category], observations: Iterable[tuple[str, Observation]]
 ) -> dict[str, Merged]:
     """category -> merged value, for one person's (category, observation) pairs."""
     grouped: dict[str, list[Observation]] = {}

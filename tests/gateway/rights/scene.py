@@ -1,6 +1,6 @@
 """A person known across the alliance: an account at each platform, consents to the
 first platform (one withdrawn) and to brand A, a pairwise subject issued for brand B, and
-brand A's read of the person in the access log."""
+brand A's read of the person in the access log, and an attribute pushed for brand A."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ NOTICE = "redleaf-privacy"
 CONTENT = ["user.demographic.city_tier", "user.device.type"]
 TRAINING = ["user.content_quality.overall"]
 ACCOUNT_A, ACCOUNT_B = "u-1001", "bf-77"
+INTERESTS = ["beauty.skincare", "beauty.fragrance"]
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,11 @@ async def known_person(alliance: Alliance, runtime: Runtime, redleaf: AsyncPlatf
             )
         }
     sequence_log(runtime)  # the brand consent's leaf gets its index, like the others
+    # Redleaf pushed the person's beauty interests, kept for brand A's view.
+    pushed = await redleaf.push_attributes(
+        [{"platform_user_id": ACCOUNT_A, "attributes": {"user.interest.beauty": INTERESTS}}]
+    )
+    assert pushed.values.stored == 1, pushed
     return Scene(
         person=person,
         records=frozenset({content.record_id, training.record_id, view.record.record_id}),

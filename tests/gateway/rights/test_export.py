@@ -18,7 +18,7 @@ from gateway.runtime import Runtime
 from gateway.tables import metadata
 from sdk import AsyncPlatformClient, ConflictError
 from tests.gateway.alliance import Alliance
-from tests.gateway.rights.scene import ACCOUNT_A, ACCOUNT_B, known_person
+from tests.gateway.rights.scene import ACCOUNT_A, ACCOUNT_B, INTERESTS, known_person
 
 pytestmark = pytest.mark.anyio
 
@@ -34,7 +34,10 @@ SECTIONS = {
     "signin_session": "sessions",
     "pending_link": "pending_links",
     "access_log": "access_log",
+    "attribute": "attributes",
 }
+# Tables derived from exported ones, so their rows reach the export through those.
+DERIVED = {"merged_attribute": "attribute"}
 
 
 def personal_tables() -> set[str]:
@@ -137,10 +140,15 @@ async def test_export_is_complete(
     assert read["reader"] == alliance.brand_a["name"] and read["what"] == "userinfo"
     assert read["purpose"] == "identity.sso" and read["at"]
     assert read["categories"] == ["user.account.pseudonymous_id"]
-    assert document["attributes"] == []
+    (value,) = document["attributes"]  # the platform's value, and until when it is kept
+    assert value["platform"] == alliance.platform["name"]
+    assert (value["category"], value["value"]) == ("user.interest.beauty", INTERESTS)
+    assert value["observed_at"] < value["kept_until"]
 
     # Completeness guard: each personal-data table is exported, row for row.
-    assert personal_tables() == set(SECTIONS), "export the new table and map it in SECTIONS"
+    assert personal_tables() == set(SECTIONS) | set(DERIVED), (
+        "export the new table and map it in SECTIONS"
+    )
     for table, section in SECTIONS.items():
         assert len(document[section]) == held[table] > 0, table
 
