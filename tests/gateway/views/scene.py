@@ -15,7 +15,7 @@ from consent.journal import Evidence
 from consent.records import Actor, History
 from gateway.consents.service import Consents, Terms
 from gateway.db import transaction
-from gateway.identity.persons import ACCOUNT
+from gateway.identity.persons import ACCOUNT, PERSON
 from gateway.members.models import Member
 from gateway.runtime import Runtime
 from tests.gateway.alliance import Alliance
@@ -39,7 +39,7 @@ class People:
         """A person with an account at Redleaf (and at Bluefin, linked, if given)."""
         person = str(uuid.uuid4())
         with transaction(self.runtime.sessions) as session:
-            session.execute(insert(core_person()).values(id=person, minor_under_14=False))
+            session.execute(insert(PERSON).values(id=person, minor_under_14=False))
             rows = [{"platform_id": self.alliance.platform["id"], "account_id": redleaf}]
             if bluefin is not None:
                 rows.append(
@@ -96,9 +96,3 @@ class People:
         if brand == "a":
             return (self.alliance.brand_a["client_id"], self.alliance.brand_a_secret)
         return (self.alliance.brand_b["client_id"], self.alliance.brand_b_secret)
-
-
-def core_person() -> Any:
-    from gateway.identity.persons import PERSON
-
-    return PERSON

@@ -1,0 +1,284 @@
+"""Unified views: consented ∩ necessary, merged across platforms, logged, isolated."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from consent.taxonomy import DataStandard
+from gateway.db import utcnow
+from gateway.identity.persons import PERSON
+from gateway.runtime import Runtime
+from gateway.views.access_log import AccessLog
+from sdk import BadRequestError
+from tests.gateway.alliance import Alliance
+from tests.gateway.views.scene import People
+
+pytestmark = pytest.mark.anyio
+
+T0 = utcnow() - timedelta(days=2)
+T1 = T0 + timedelta(hours=5)
+# What each platform pushed for the same person: one value per category of interest.
+REDLEAF = {
+    "user.demographic.city_tier": "tier_2",
+    "user.demographic.generation": "gen_z",
+    "user.interest.beauty": ["beauty.skincare", "beauty.fragrance"],
+    "user.interaction.deep.trial_review.count_30d": 3,
+    "user.interaction.deep.trial_review.last_at": (T0 - timedelta(days=3)).isoformat(),
+    "user.content_quality.overall": 70,
+    "user.loyalty.points_balance": 1200,
+}
+BLUEFIN = {
+    "user.demographic.city_tier": "tier_1",  # observed later: the latest wins
+    "user.interest.beauty": ["beauty.skincare", "beauty.lip_makeup"],
+    "user.interaction.deep.trial_review.count_30d": 4,
+    "user.interaction.deep.trial_review.last_at": (T0 - timedelta(days=1)).isoformat(),
+}
+CATEGORIES = {
+    "marketing.brand_view": [
+        "user.account.pseudonymous_id",
+        "user.demographic.city_tier",
+        "user.demographic.generation",
+        "user.interest.beauty",
+        "user.interaction.deep.trial_review.count_30d",
+        "user.interaction.deep.trial_review.last_at",
+        "user.content_quality.overall",
+    ],
+    "loyalty.points_recognition": [
+        "user.account.pseudonymous_id",
+        "user.loyalty.points_balance",
+    ],
+}
+
+
+@pytest.fixture
+def people(alliance: Alliance, runtime: Runtime, client: TestClient) -> People:
+    return People(alliance, runtime, client)
+
+
+async def both_push(people: People, alliance: Alliance) -> None:
+    redleaf = [{"platform_user_id": "u-1", "observed_at": T0.isoformat(), "attributes": REDLEAF}]
+    assert people.push(redleaf).status_code == 200
+    async with alliance.keyed_client() as bluefin:
+        await bluefin.push_attributes(
+            [{"platform_user_id": "bf-1", "observed_at": T1, "attributes": BLUEFIN}]
+        )
+
+
+def get(
+    client: TestClient, people: People, sub: str, purpose: str, brand: str = "a", **kw: Any
+) -> Any:
+    return client.get(
+        f"/v1/views/{sub}", params={"purpose": purpose, **kw}, auth=people.brand_auth(brand)
+    )
+
+
+# Every purpose open to brands for views, with subsets of its categories consented.
+MATRIX = [
+    pytest.param(purpose, list(subset), id=f"{purpose}-{n}")
+    for purpose, keys in CATEGORIES.items()
+    for n, subset in enumerate(
+        s for r in (1, 2, len(keys)) for s in itertools.islice(itertools.combinations(keys, r), 3)
+    )
+]
+
+
+@pytest.mark.parametrize(("purpose", "consented"), MATRIX)
+async def test_the_view_is_what_is_consented_and_necessary(
+    people: People,
+    alliance: Alliance,
+    client: TestClient,
+    standard: DataStandard,
+    purpose: str,
+    consented: list[str],
+) -> None:
+    person = people.person("u-1", "bf-1")
+    _, sub = people.consent(person, "a", purpose, consented)
+    # Other consents to brand A (another purpose) and to brand B never widen the view.
+    other = next(p for p in CATEGORIES if p != purpose)
+    people.consent(person, "a", other, CATEGORIES[other])
+    people.consent(person, "b", purpose, CATEGORIES[purpose])
+    await both_push(people, alliance)
+    response = get(client, people, sub, purpose)
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    view = response.json()
+    necessary = standard.purposes[purpose].necessity
+    assert set(view["consented"]) == set(consented) & necessary
+    pushed = set(REDLEAF) | set(BLUEFIN) | {"user.account.pseudonymous_id"}
+    assert set(view["attributes"]) == set(consented) & necessary & pushed
+    # Asking for fewer categories narrows it; asking beyond the purpose is refused.
+    first = consented[0]
+    narrowed = get(client, people, sub, purpose, category=[first]).json()
+    assert set(narrowed["attributes"]) == {first} & pushed
+    outside = get(client, people, sub, purpose, category=["user.demographic.gender"])
+    assert outside.status_code == 400 and "PIPL" in outside.json()["detail"]
+
+
+async def test_values_merge_by_the_standards_rules(
+    people: People, alliance: Alliance, client: TestClient
+) -> None:
+    person = people.person("u-1", "bf-1")
+    _, sub = people.consent(person, "a", "marketing.brand_view", CATEGORIES["marketing.brand_view"])
+    await both_push(people, alliance)
+    attributes = get(client, people, sub, "marketing.brand_view").json()["attributes"]
+    count = attributes["user.interaction.deep.trial_review.count_30d"]
+    assert (count["value"], count["merge"]) == (7, "sum")  # counts add
+    recency = attributes["user.interaction.deep.trial_review.last_at"]
+    assert (
+        recency["merge"] == "max"
+        and recency["value"] == BLUEFIN["user.interaction.deep.trial_review.last_at"]
+    )
+    tags = attributes["user.interest.beauty"]
+    assert tags["merge"] == "union"
+    assert tags["value"] == ["beauty.skincare", "beauty.lip_makeup", "beauty.fragrance"]
+    tier = attributes["user.demographic.city_tier"]
+    assert (tier["value"], tier["merge"]) == ("tier_1", "latest")  # the later observation
+    # Provenance: each platform's own value, named by its client id.
+    assert {(s["platform"], s["value"]) for s in tier["sources"]} == {
+        (alliance.platform["client_id"], "tier_2"),
+        (alliance.keyed_platform["client_id"], "tier_1"),
+    }
+    assert attributes["user.account.pseudonymous_id"] == {"value": sub, "merge": "derived"}
+    assert attributes["user.demographic.generation"]["value"] == "gen_z"  # one platform only
+
+
+async def test_a_withdrawal_shows_in_the_very_next_view(
+    people: People, alliance: Alliance, client: TestClient
+) -> None:
+    person = people.person("u-1", "bf-1")
+    view, sub = people.consent(person, "a", "marketing.brand_view", ["user.interest.beauty"])
+    people.consent(person, "a", "loyalty.points_recognition", ["user.loyalty"])
+    await both_push(people, alliance)
+    assert get(client, people, sub, "marketing.brand_view").status_code == 200
+    people.withdraw(view.record.record_id)
+    after = get(client, people, sub, "marketing.brand_view")
+    assert after.status_code == 404
+    # The other purpose's consent still stands, on its own categories only.
+    still = get(client, people, sub, "loyalty.points_recognition").json()
+    assert set(still["attributes"]) == {"user.loyalty.points_balance"}
+
+
+async def test_every_view_is_in_the_persons_access_log(
+    people: People, alliance: Alliance, client: TestClient, runtime: Runtime
+) -> None:
+    person = people.person("u-1", "bf-1")
+    _, sub = people.consent(person, "a", "marketing.brand_view", ["user.interest.beauty"])
+    await both_push(people, alliance)
+    get(client, people, sub, "marketing.brand_view")
+    batch = client.post(
+        "/v1/views/batch",
+        json={"purpose": "marketing.brand_view", "subjects": [sub, "nobody"]},
+        auth=people.brand_auth(),
+    )
+    assert batch.status_code == 200
+    get(client, people, "nobody", "marketing.brand_view")  # nothing read, nothing logged
+    with Session(runtime.engine) as session:
+        reads = AccessLog(session).of_person(person)
+    assert [(r.reader, r.purpose, r.categories, r.what) for r in reads] == [
+        (alliance.brand_a["name"], "marketing.brand_view", ("user.interest.beauty",), "view")
+    ] * 2
+
+
+async def test_refusals_cannot_be_told_apart(
+    people: People, alliance: Alliance, client: TestClient, runtime: Runtime
+) -> None:
+    """Unknown, another brand's, withdrawn, never consented, erased: one answer."""
+    purpose = "marketing.brand_view"
+    seen = people.person("u-1", "bf-1")
+    _, visible = people.consent(seen, "a", purpose, ["user.interest.beauty"])
+    withdrawn_person = people.person("u-2")
+    record, withdrawn = people.consent(withdrawn_person, "a", purpose, ["user.interest.beauty"])
+    people.withdraw(record.record.record_id)
+    never = people.subject(people.person("u-3"), "a")  # a sub issued, no consent
+    _, other_brands = people.consent(people.person("u-4"), "b", purpose, ["user.interest.beauty"])
+    erased_person = people.person("u-5")
+    _, erased = people.consent(erased_person, "a", purpose, ["user.interest.beauty"])
+    with Session(runtime.engine) as session, session.begin():
+        session.execute(PERSON.delete().where(PERSON.c.id == erased_person))
+    await both_push(people, alliance)
+    refused = ["unknown-sub", other_brands, withdrawn, never, erased]
+    answers = [get(client, people, sub, purpose) for sub in refused]
+    assert {a.status_code for a in answers} == {404}
+    assert len({a.content for a in answers}) == 1  # byte for byte the same
+    assert {a.headers["content-type"] for a in answers} == {"application/problem+json"}
+    batch = client.post(
+        "/v1/views/batch",
+        json={"purpose": purpose, "subjects": [visible, *refused]},
+        auth=people.brand_auth(),
+    ).json()
+    assert batch["views"][0]["available"] is True
+    assert batch["views"][1:] == [{"sub": s, "available": False} for s in refused]
+    # Brand B learns nothing with brand A's subject, even for a person it may see.
+    people.consent(seen, "b", purpose, ["user.interest.beauty"])
+    assert get(client, people, visible, purpose, brand="b").content == answers[0].content
+
+
+async def test_batches_through_the_sdk(people: People, alliance: Alliance) -> None:
+    subs = []
+    for n in range(3):
+        person = people.person(f"u-{n}")
+        _, sub = people.consent(person, "a", "marketing.brand_view", ["user.interest.beauty"])
+        subs.append(sub)
+        people.push(
+            [
+                {
+                    "platform_user_id": f"u-{n}",
+                    "attributes": {"user.interest.beauty": ["beauty.skincare"]},
+                }
+            ]
+        )
+    async with alliance.brand_client("a") as brand:
+        views = await brand.views([*subs, "nobody"], "marketing.brand_view")
+        assert list(views) == [*subs, "nobody"] and views["nobody"] is None
+        for sub in subs:
+            found = views[sub]
+            assert found is not None and found.attributes["user.interest.beauty"].value == [
+                "beauty.skincare"
+            ]
+        one = await brand.view(subs[0], "marketing.brand_view")
+        assert one is not None and one.sub == subs[0] and one.consented == ["user.interest.beauty"]
+        assert await brand.view("nobody", "marketing.brand_view") is None
+        with pytest.raises(BadRequestError):
+            await brand.view(subs[0], "identity.linking")  # not open to brands
+        with pytest.raises(ValueError, match="1 to 1000"):
+            await brand.views(["s"] * 1001, "marketing.brand_view")
+    async with alliance.platform_client() as platform:
+        assert not hasattr(platform, "view")  # a platform's client has no views
+
+
+BAD_BATCHES = [
+    pytest.param({"purpose": "marketing.brand_view", "subjects": []}, id="no-subjects"),
+    pytest.param({"purpose": "marketing.brand_view", "subjects": ["s"] * 1001}, id="over-1000"),
+    pytest.param({"purpose": "marketing.brand_view", "subjects": ["s" * 65]}, id="long-sub"),
+    pytest.param({"purpose": "personalize.content", "subjects": ["s"]}, id="platform-purpose"),
+    pytest.param({"purpose": "no.such", "subjects": ["s"]}, id="unknown-purpose"),
+    pytest.param({"subjects": ["s"]}, id="no-purpose"),
+    pytest.param(
+        {"purpose": "marketing.brand_view", "subjects": ["s"], "categories": ["nope"]},
+        id="unknown-category",
+    ),
+    pytest.param({"purpose": "marketing.brand_view", "subjects": ["s"], "x": 1}, id="extra"),
+]
+
+
+@pytest.mark.parametrize("body", BAD_BATCHES)
+def test_bad_batches_are_refused(people: People, client: TestClient, body: dict[str, Any]) -> None:
+    response = client.post("/v1/views/batch", json=body, auth=people.brand_auth())
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_views_need_a_brand(people: People, client: TestClient) -> None:
+    assert client.get("/v1/views/s", params={"purpose": "marketing.brand_view"}).status_code == 401
+    as_platform = client.get(
+        "/v1/views/s", params={"purpose": "marketing.brand_view"}, auth=people.platform_auth()
+    )
+    assert as_platform.status_code == 403
+    missing = client.get("/v1/views/s", auth=people.brand_auth())
+    assert missing.status_code == 400
