@@ -22,6 +22,7 @@ from gateway.oauth.express import ExpressLane
 from gateway.operator import api as operator_api
 from gateway.rights import api as rights_api
 from gateway.runtime import Runtime
+from gateway.sandbox import api as sandbox_api
 from gateway.settings import Settings, load_settings
 from gateway.standard import api as standard_api
 from gateway.views import api as views_api
@@ -81,6 +82,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(challenge_api.router())
     app.include_router(operator_api.router())
     app.include_router(views_api.router())
+    app.include_router(sandbox_api.router())
+    app.include_router(sandbox_api.operator_router())
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="largest request body accepted, in bytes"
     )
+    sandbox_min_group: int = Field(
+        default=50,
+        ge=1,
+        description="groups of the sandbox whose noisy count is under this are suppressed",
+    )
     max_attribute_bytes: int = Field(
         default=33_554_432,
         ge=1024,

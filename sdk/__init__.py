@@ -3,6 +3,13 @@
 Depends on httpx, pyjwt and pydantic only; imports nothing else of Accord.
 """
 
+from sdk.attributes import (
+    AttributeProblem,
+    AttributeRecord,
+    PushResult,
+    RecordError,
+    ValueCounts,
+)
 from sdk.auth import ClientAuth, ClientSecretBasic, PrivateKeyJWT
 from sdk.authorization import AuthorizationRequest
 from sdk.brand import AsyncBrandClient, BrandClient
@@ -52,6 +59,7 @@ from sdk.platform import AsyncPlatformClient, PlatformClient
 from sdk.receipts import ReceiptError, VerifiedReceipt, verify_receipt
 from sdk.receiver import set_receiver
 from sdk.rights import RightsRequestInfo
+from sdk.sandbox import Budget, Group, SandboxResult
 from sdk.signin import ChallengeInfo, VerifiedIdentifier
 from sdk.standard import CategoryInfo, Health, LocalText, PurposeInfo, StandardDocument
 from sdk.streams import (
@@ -63,6 +71,7 @@ from sdk.streams import (
     TransmitterConfig,
 )
 from sdk.tokens import ExchangedToken, SignIn, TokenSet, UserInfo
+from sdk.views import AttributeValue, Source, View
 
 __version__ = VERSION
 
@@ -72,12 +81,16 @@ __all__ = [
     "AllianceSalt",
     "AsyncBrandClient",
     "AsyncPlatformClient",
+    "AttributeProblem",
+    "AttributeRecord",
+    "AttributeValue",
     "AuthenticationError",
     "AuthorizationRefusedError",
     "AuthorizationRequest",
     "AuthorizationResponseError",
     "BadRequestError",
     "BrandClient",
+    "Budget",
     "CategoryInfo",
     "ChallengeInfo",
     "Checkpoint",
@@ -93,6 +106,7 @@ __all__ = [
     "EligiblePage",
     "ExchangedToken",
     "GoneError",
+    "Group",
     "Health",
     "IDToken",
     "IDTokenError",
@@ -109,15 +123,19 @@ __all__ = [
     "PrivateKeyJWT",
     "ProviderMetadata",
     "PurposeInfo",
+    "PushResult",
     "RateLimitError",
     "ReceiptError",
+    "RecordError",
     "ResponseError",
     "RightsRequestInfo",
     "SaltVersion",
+    "SandboxResult",
     "SecurityEvent",
     "ServerError",
     "SetError",
     "SignIn",
+    "Source",
     "StandardDocument",
     "StreamConfig",
     "StreamDelivery",
@@ -126,8 +144,10 @@ __all__ = [
     "TransmitterConfig",
     "TransportError",
     "UserInfo",
+    "ValueCounts",
     "VerifiedIdentifier",
     "VerifiedReceipt",
+    "View",
     "__version__",
     "hash_identifier",
     "open_checkpoint",

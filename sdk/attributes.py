@@ -32,7 +32,7 @@ class AttributeRecord(BaseModel):
     observed_at: datetime | None = None  # default: when the gateway receives it
 
 
-class Problem(BaseModel):
+class AttributeProblem(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     pointer: str  # RFC 6901, into the batch: "/records/3/attributes/user.demographic.age_band"
@@ -44,7 +44,7 @@ class RecordError(BaseModel):
 
     index: int
     platform_user_id: str | None
-    problems: list[Problem]
+    problems: list[AttributeProblem]
 
 
 class ValueCounts(BaseModel):

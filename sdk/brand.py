@@ -5,15 +5,21 @@ from __future__ import annotations
 from sdk.client import AsyncClient, SyncClient
 from sdk.consents import ConsentReading
 from sdk.relying_party import RelyingPartyOperations
+from sdk.sandbox import SandboxOperations
 from sdk.standard import GatewayOperations
 from sdk.streams import StreamOperations
 from sdk.views import ViewOperations
 
 
 class BrandOperations(
-    GatewayOperations, ConsentReading, StreamOperations, RelyingPartyOperations, ViewOperations
+    GatewayOperations,
+    ConsentReading,
+    StreamOperations,
+    RelyingPartyOperations,
+    ViewOperations,
+    SandboxOperations,
 ):
-    """Operations of a brand (the sandbox comes next)."""
+    """Operations of a brand: views, the sandbox, consents, streams, sign-in."""
 
 
 class BrandClient(SyncClient, BrandOperations):

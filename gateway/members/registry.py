@@ -103,7 +103,7 @@ class Registry:
         return Registration(**self._view(member).model_dump(), client_secret=secret)
 
     def get(self, kind: MemberKind, ref: str) -> MemberView:
-        return self._view(self._find(kind, ref))
+        return self._view(self.find(kind, ref))
 
     def list(self, kind: MemberKind, status: MemberStatus | None = None) -> list[MemberView]:
         query = select(Member).where(Member.kind == kind.value)
@@ -113,7 +113,7 @@ class Registry:
         return [self._view(m) for m in members]
 
     def set_status(self, kind: MemberKind, ref: str, status: MemberStatus) -> MemberView:
-        member = self._find(kind, ref)
+        member = self.find(kind, ref)
         if member.status != status.value:
             member.status = status.value
             member.disabled_at = utcnow() if status is MemberStatus.disabled else None
@@ -121,7 +121,7 @@ class Registry:
             self.session.flush()
         return self._view(member)
 
-    def _find(self, kind: MemberKind, ref: str) -> Member:
+    def find(self, kind: MemberKind, ref: str) -> Member:
         """By id, client id or name."""
         member = self.session.get(Member, ref) if _looks_like_uuid(ref) else None
         if member is None:

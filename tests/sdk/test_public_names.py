@@ -5,6 +5,17 @@ from __future__ import annotations
 import sdk
 
 PUBLIC = [
+    "AttributeProblem",
+    "AttributeRecord",
+    "AttributeValue",
+    "Budget",
+    "Group",
+    "PushResult",
+    "RecordError",
+    "SandboxResult",
+    "Source",
+    "ValueCounts",
+    "View",
     "AllianceSalt",
     "SaltVersion",
     "hash_identifier",

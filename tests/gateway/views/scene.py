@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -49,7 +50,12 @@ class People:
         return person
 
     def consent(
-        self, person: str, brand: str, purpose: str, categories: Iterable[str]
+        self,
+        person: str,
+        brand: str,
+        purpose: str,
+        categories: Iterable[str],
+        at: datetime | None = None,
     ) -> tuple[History, str]:
         """A consent of the person to brand "a" or "b"; with the brand's sub for them."""
         brand_id = (self.alliance.brand_a if brand == "a" else self.alliance.brand_b)["id"]
@@ -61,6 +67,7 @@ class People:
                 recipient,
                 Terms(purpose, frozenset(categories), NOTICE, 1),
                 Evidence(Actor.person, "consent_center"),
+                at=at,
             )
             return history, consents.persons.sub_of(person, recipient)
 
