@@ -9,6 +9,7 @@ from gateway.events import models as events
 from gateway.identity import models as identity
 from gateway.members import models as members
 from gateway.oauth import models as oauth
+from gateway.operator import asks as operator
 from gateway.rights import models as rights
 from gateway.sandbox import models as sandbox
 from gateway.views import models as views
@@ -23,6 +24,7 @@ __all__ = [
     "members",
     "metadata",
     "oauth",
+    "operator",
     "rights",
     "sandbox",
     "views",

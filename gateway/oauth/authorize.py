@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 from starlette.datastructures import Headers
 
+from consent.records import History
 from gateway.consents.service import Consents
 from gateway.db import core, utcnow
 from gateway.errors import Forbidden, InvalidRequest, problem_of
@@ -38,6 +39,7 @@ from gateway.oauth.interactions import Interactions
 from gateway.oauth.models import Interaction
 from gateway.oauth.server import Provider
 from gateway.oauth.sessions import Sessions, SignedIn
+from gateway.operator import asks
 from gateway.runtime import Runtime
 
 MEMBER = core(Member)
@@ -207,7 +209,10 @@ class Authorization:
         if "none" in prompt:
             self.interactions.finish(row)
             return self._redirect_error(parameters, "consent_required", "the person must consent")
-        return ConsentScreen(handle or self.interactions.reissue(row), member, found)
+        handle = handle or self.interactions.reissue(row)
+        wanted = sum(not item.in_force for item in found)  # the consents this screen asks
+        asks.shown(self.session, row.id, member.id, wanted, self.clock())
+        return ConsentScreen(handle, member, found)
 
     def decide(
         self,
@@ -224,6 +229,7 @@ class Authorization:
         if signed is None or signed.id != row.session_id:
             raise Forbidden("sign in again: the session that started this consent has ended")
         if not approve:
+            asks.answered(self.session, row.id, asks.Answer.refused, 0, self.clock())
             self.interactions.finish(row)
             return self._redirect_error(row.parameters, "access_denied", "the person refused")
         asked = self._items(row, signed)
@@ -232,9 +238,10 @@ class Authorization:
         member, found = asked
         granted = [item for item in found if item.required or item.scope in chosen]
         evidence = consent_step.screen_evidence(user_agent)
-        for outcome in consent_step.record(
-            granted, member, self.consents, signed.person_id, evidence
-        ):
+        outcomes = consent_step.record(granted, member, self.consents, signed.person_id, evidence)
+        given = sum(isinstance(outcome, History) for outcome in outcomes)
+        asks.answered(self.session, row.id, asks.Answer.given, given, self.clock())
+        for outcome in outcomes:
             if isinstance(outcome, Exception):
                 problem = problem_of(outcome)
                 return Failure(problem["status"], problem["error"], problem["error_description"])
