@@ -21,7 +21,7 @@ from gateway.identity.persons import Persons
 from gateway.members.auth import BrandDep, MemberRoute, PlatformDep
 from gateway.runtime import Runtime
 from gateway.views.ingest import MAX_KEY, AttributeRules, Ingest
-from gateway.views.unified import MAX_SUBJECTS, View, Views, view_body
+from gateway.views.unified import MAX_SUBJECTS, Views, batch_item, view_body
 
 NO_STORE = {"Cache-Control": "no-store"}
 ATTRIBUTES_PATH = "/v1/attributes"
@@ -58,6 +58,10 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     )
 
 
+def _text(body: str) -> Response:
+    return Response(body.encode("utf-8"), 200, headers=NO_STORE, media_type="application/json")
+
+
 def router() -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["views"], route_class=MemberRoute)
 
@@ -92,7 +96,7 @@ def router() -> APIRouter:
         (found,) = views.read(brand, purpose, [sub], category, now)
         if found is None:
             raise NotFound(UNAVAILABLE)
-        return _json(view_body(found, now))
+        return _text(view_body(found, now))
 
     @api.post(
         "/views/batch",
@@ -102,23 +106,8 @@ def router() -> APIRouter:
     def views_batch(body: BatchIn, brand: BrandDep, views: ViewsDep) -> Response:
         now = utcnow()
         found = views.read(brand, body.purpose, body.subjects, body.categories, now)
-        return _json(
-            {
-                "purpose": body.purpose,
-                "as_of": now.isoformat(),
-                "views": [_item(sub, v) for sub, v in zip(body.subjects, found, strict=True)],
-            }
-        )
+        items = ",".join(batch_item(s, v) for s, v in zip(body.subjects, found, strict=True))
+        head = json.dumps({"purpose": body.purpose, "as_of": now.isoformat()})[:-1]
+        return _text(f'{head},"views":[{items}]}}')
 
     return api
-
-
-def _item(sub: str, view: View | None) -> dict[str, Any]:
-    if view is None:
-        return {"sub": sub, "available": False}
-    return {
-        "sub": sub,
-        "available": True,
-        "consented": list(view.consented),
-        "attributes": view.attributes,
-    }

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field
 
 from gateway.db import Table, UTCDateTime
@@ -106,3 +106,18 @@ class AttributeBatch(Table, table=True):
     response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+
+
+class ViewValue(Table, table=True):
+    """One category of a person's unified view, ready to serve: the merged value, its
+    rule and time, and each platform's own value (unless the category is sensitive), as
+    the JSON text a view holds. Kept in step with :class:`Attribute` with the merged rows,
+    so a view is read, never computed, at request time."""
+
+    __tablename__ = "view_value"
+
+    person_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
+    )
+    category: str = Field(sa_column=Column(String(120), primary_key=True))
+    doc: str = Field(sa_column=Column(Text, nullable=False))

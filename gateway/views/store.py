@@ -17,10 +17,13 @@ from sqlmodel import Session
 from consent.taxonomy import DataStandard
 from gateway.consents.models import ConsentRecordRow
 from gateway.db import chunks, core
+from gateway.members.models import Member
+from gateway.views import document
 from gateway.views.merge import Merged, Observation, merge_all, rows_of
-from gateway.views.models import Attribute, MergedAttribute
+from gateway.views.models import Attribute, MergedAttribute, ViewValue
 
 ATTRIBUTE, MERGED, RECORD = core(Attribute), core(MergedAttribute), core(ConsentRecordRow)
+VIEW, MEMBER = core(ViewValue), core(Member)
 KEPT_FOR = "brand"  # the gateway keeps attributes only for what brands may read
 
 
@@ -121,17 +124,19 @@ def merged(
 def refresh_merged(
     standard: DataStandard, session: Session, pairs: Iterable[tuple[str, str]]
 ) -> None:
-    """Recompute ``merged_attribute`` for these (person, category) pairs from what is
-    kept: the sandbox then reads exactly what a view would merge."""
+    """Recompute ``merged_attribute`` and ``view_value`` for these (person, category)
+    pairs from what is kept: the sandbox reads exactly what a view serves, and a view
+    serves exactly what the merge rules make of the platforms' values."""
     by_person: dict[str, set[str]] = defaultdict(set)
     for person, category in pairs:
         by_person[person].add(category)
     for chunk in chunks(by_person, size=200):
         categories = sorted(set().union(*(by_person[p] for p in chunk)))
         merged_now = merged(standard, session, chunk, categories)
-        session.execute(
-            delete(MERGED).where(MERGED.c.person_id.in_(chunk), MERGED.c.category.in_(categories))
-        )
+        for table in (MERGED, VIEW):
+            session.execute(
+                delete(table).where(table.c.person_id.in_(chunk), table.c.category.in_(categories))
+            )
         rows = [
             {"category": key, "person_id": person, "item": r.item, "num": r.num, "text": r.text}
             for person, values in merged_now.items()
@@ -140,6 +145,31 @@ def refresh_merged(
         ]
         if rows:
             session.execute(MERGED.insert(), rows)
+        names = client_ids(session, merged_now)
+        docs = [
+            {
+                "person_id": person,
+                "category": key,
+                "doc": document.dumps(document.fragment(standard.categories[key], value, names)),
+            }
+            for person, values in merged_now.items()
+            for key, value in values.items()
+        ]
+        if docs:
+            session.execute(VIEW.insert(), docs)
+
+
+def client_ids(session: Session, merged_now: dict[str, dict[str, Merged]]) -> dict[str, str]:
+    """member id -> client id, of the platforms these values came from."""
+    ids = {
+        o.platform_id for values in merged_now.values() for m in values.values() for o in m.sources
+    }
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(MEMBER.c.id, MEMBER.c.client_id).where(MEMBER.c.id.in_(sorted(ids)))
+    )
+    return {str(member): str(client) for member, client in rows}
 
 
 def expired(session: Session, now: datetime, limit: int) -> list[tuple[str, str, str]]:
@@ -258,3 +288,22 @@ def move(standard: DataStandard, session: Session, into: str, other: str) -> Non
         select(ATTRIBUTE.c.category).where(ATTRIBUTE.c.person_id == into).distinct()
     )
     refresh_merged(standard, session, [(into, str(c)) for (c,) in categories])
+
+
+def docs(
+    session: Session, person_ids: Sequence[str], categories: Iterable[str]
+) -> dict[str, dict[str, str]]:
+    """person -> {category: the view's JSON entry} for the asked categories."""
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    wanted = sorted(set(categories))
+    if not wanted:
+        return found
+    for chunk in chunks(person_ids, size=1000):
+        rows = session.execute(
+            select(VIEW.c.person_id, VIEW.c.category, VIEW.c.doc).where(
+                VIEW.c.person_id.in_(chunk), VIEW.c.category.in_(wanted)
+            )
+        )
+        for person, category, doc in rows:
+            found[person][category] = doc
+    return found

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from consent import policy
+from consent.records import History
 from consent.taxonomy import DataStandard, RecipientKind
 from gateway.consents import store as consents_store
 from gateway.consents.notices import Notices
@@ -30,14 +30,14 @@ from gateway.errors import InvalidRequest
 from gateway.identity.models import PairwiseSubject
 from gateway.identity.persons import Persons
 from gateway.members.models import Member
-from gateway.views import store
+from gateway.views import document, store
 from gateway.views.access_log import AccessLog, Entry, What
 from gateway.views.ingest import DERIVED
-from gateway.views.merge import Merged, rule_of
 
-SUBJECT, MEMBER = core(PairwiseSubject), core(Member)
+SUBJECT = core(PairwiseSubject)
 MAX_SUBJECTS = 1000
-NOBODY = "00000000-0000-0000-0000-000000000000"  # no person has it: same queries, no answer
+NOBODY = "00000000-0000-0000-0000-000000000000"
+PSEUDONYM = "user.account.pseudonymous_id"  # no person has it: same queries, no answer
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,11 @@ class View:
     sub: str
     purpose: str
     consented: tuple[str, ...]  # the categories granted
-    attributes: dict[str, dict[str, Any]]  # category -> value, observed_at, merge, sources
+    attributes: tuple[tuple[str, str], ...]  # (category, its entry as JSON text)
+
+    @property
+    def categories(self) -> list[str]:
+        return [key for key, _ in self.attributes]
 
 
 class Views:
@@ -68,38 +72,52 @@ class Views:
             raise InvalidRequest(f"ask for 1 to {MAX_SUBJECTS} subjects")
         persons = self._persons(brand, subs)
         found = list(dict.fromkeys(persons.values())) or [NOBODY]
-        histories = consents_store.histories_for(self.session, found, brand.id, purpose)
-        notices = Notices(self.session).current_versions()
-        minors = self.persons.minors(found)
-        granted: dict[str, frozenset[str]] = {}
-        for person in found:
-            question = policy.Question(person, brand.id, RecipientKind.brand, purpose, asked, now)
-            facts = policy.Facts(self.standard, notices, person in minors)
-            decision = policy.decide(question, histories.get(person, []), facts)
-            if decision.granted_by:
-                granted[person] = frozenset(decision.granted_by)
+        granted = self._granted(brand, purpose, asked, found, now)
         wanted = set().union(*granted.values()) - DERIVED if granted else set()
-        merged = store.merged(self.standard, self.session, list(granted), wanted)
-        names = self._platform_names(merged)
+        entries_of = store.docs(self.session, list(granted), wanted)
         views: list[View | None] = []
-        entries: list[Entry] = []
+        reads: list[Entry] = []
         for sub in subs:
             if sub not in persons or persons[sub] not in granted:
                 views.append(None)
                 continue
             person = persons[sub]
-            values = merged.get(person, {})
-            attributes = {
-                key: self._attribute(key, values[key], names)
-                for key in sorted(granted[person])
-                if key in values
-            }
-            if "user.account.pseudonymous_id" in granted[person]:
-                attributes["user.account.pseudonymous_id"] = {"value": sub, "merge": "derived"}
-            views.append(View(sub, purpose, tuple(sorted(granted[person])), attributes))
-            entries.append(Entry(person, brand.id, purpose, list(attributes), What.view, now))
-        AccessLog(self.session).record_many(entries)
+            mine = entries_of.get(person, {})
+            entries = [(key, mine[key]) for key in sorted(granted[person]) if key in mine]
+            if PSEUDONYM in granted[person]:
+                entries.append((PSEUDONYM, document.derived(sub)))
+                entries.sort()
+            view = View(sub, purpose, tuple(sorted(granted[person])), tuple(entries))
+            views.append(view)
+            reads.append(Entry(person, brand.id, purpose, view.categories, What.view, now))
+        AccessLog(self.session).record_many(reads)
         return views
+
+    def _granted(
+        self, brand: Member, purpose: str, asked: frozenset[str], persons: list[str], now: datetime
+    ) -> dict[str, frozenset[str]]:
+        """person -> the categories the one decision grants (only persons granted any).
+
+        ``policy.decide`` is pure: persons whose records agree in everything it reads
+        (terms, notice, validity, state now, minor) get the same answer, so it runs once
+        per such shape, not once per person (a batch of 1,000 has a handful)."""
+        histories = consents_store.histories_for(self.session, persons, brand.id, purpose)
+        notices = Notices(self.session).current_versions()
+        minors = self.persons.minors(persons)
+        answers: dict[tuple[object, ...], frozenset[str]] = {}
+        granted: dict[str, frozenset[str]] = {}
+        for person in persons:
+            mine = histories.get(person, [])
+            shape = (person in minors, *(_shape(h, now) for h in mine))
+            if shape not in answers:
+                question = policy.Question(
+                    person, brand.id, RecipientKind.brand, purpose, asked, now
+                )
+                facts = policy.Facts(self.standard, notices, person in minors)
+                answers[shape] = frozenset(policy.decide(question, mine, facts).granted_by)
+            if answers[shape]:
+                granted[person] = answers[shape]
+        return granted
 
     def _asked(self, purpose: str, categories: Sequence[str] | None) -> frozenset[str]:
         found = self.standard.purposes.get(purpose)
@@ -131,41 +149,37 @@ class Views:
             found.update({str(s): str(p) for s, p in rows})
         return found
 
-    def _platform_names(self, merged: dict[str, dict[str, Merged]]) -> dict[str, str]:
-        ids = {
-            o.platform_id for values in merged.values() for m in values.values() for o in m.sources
-        }
-        if not ids:
-            return {}
-        rows = self.session.execute(
-            select(MEMBER.c.client_id, MEMBER.c.id).where(MEMBER.c.id.in_(sorted(ids)))
-        )
-        return {str(member_id): str(client_id) for client_id, member_id in rows}
 
-    def _attribute(self, key: str, merged: Merged, names: dict[str, str]) -> dict[str, Any]:
-        category = self.standard.categories[key]
-        out: dict[str, Any] = {
-            "value": merged.value,
-            "observed_at": merged.observed_at.isoformat(),
-            "merge": rule_of(category).value,
-        }
-        if category.sensitive is None:  # provenance would say more of a sensitive category
-            out["sources"] = [
-                {
-                    "platform": names.get(o.platform_id, ""),
-                    "value": o.value,
-                    "observed_at": o.observed_at.isoformat(),
-                }
-                for o in merged.sources
-            ]
-        return out
+def _shape(history: History, now: datetime) -> tuple[object, ...]:
+    """Everything ``policy.decide`` reads of one record and its events at ``now``."""
+    record = history.record
+    return (
+        record.categories,
+        record.notice.id,
+        record.notice.version,
+        record.valid_from <= now,
+        history.state_at(now),
+        record.separate,
+        record.sensitive,
+        record.guardian_ref is not None,
+    )
 
 
-def view_body(view: View, as_of: datetime) -> dict[str, Any]:
-    return {
-        "sub": view.sub,
-        "purpose": view.purpose,
-        "as_of": as_of.isoformat(),
-        "consented": list(view.consented),
-        "attributes": view.attributes,
-    }
+def view_body(view: View, as_of: datetime) -> str:
+    """The single view's JSON, as text."""
+    return (
+        f'{{"sub":{document.dumps(view.sub)},"purpose":{document.dumps(view.purpose)},'
+        f'"as_of":{document.dumps(as_of.isoformat())},'
+        f'"consented":{document.dumps(list(view.consented))},'
+        f'"attributes":{document.join(view.attributes)}}}'
+    )
+
+
+def batch_item(sub: str, view: View | None) -> str:
+    if view is None:
+        return f'{{"sub":{document.dumps(sub)},"available":false}}'
+    return (
+        f'{{"sub":{document.dumps(sub)},"available":true,'
+        f'"consented":{document.dumps(list(view.consented))},'
+        f'"attributes":{document.join(view.attributes)}}}'
+    )

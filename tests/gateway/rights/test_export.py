@@ -37,7 +37,7 @@ SECTIONS = {
     "attribute": "attributes",
 }
 # Tables derived from exported ones, so their rows reach the export through those.
-DERIVED = {"merged_attribute": "attribute"}
+DERIVED = {"merged_attribute": "attribute", "view_value": "attribute"}
 
 
 def personal_tables() -> set[str]:

@@ -1,0 +1,49 @@
+"""A view's JSON, one category at a time: written when values change, served as text.
+
+Each category of a person's view is kept as the exact JSON the view holds for it
+(``view_value.doc``), so serving a view (or 1,000) joins stored text and never parses,
+merges or re-encodes a value at request time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from consent.taxonomy import Category
+from gateway.views.merge import Merged, rule_of
+
+
+def fragment(category: Category, merged: Merged, names: Mapping[str, str]) -> dict[str, Any]:
+    """The view's entry for one category: value, rule, time and (unless the category is
+    sensitive: provenance would say more of it) each platform's own value by client id."""
+    out: dict[str, Any] = {
+        "value": merged.value,
+        "observed_at": merged.observed_at.isoformat(),
+        "merge": rule_of(category).value,
+    }
+    if category.sensitive is None:
+        out["sources"] = [
+            {
+                "platform": names.get(o.platform_id, ""),
+                "value": o.value,
+                "observed_at": o.observed_at.isoformat(),
+            }
+            for o in merged.sources
+        ]
+    return out
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def derived(value: str) -> str:
+    """The entry of a category the gateway computes per recipient (the pseudonymous id)."""
+    return dumps({"value": value, "merge": "derived"})
+
+
+def join(entries: Iterable[tuple[str, str]]) -> str:
+    """``{"category": entry, ...}`` from stored entries, as text."""
+    return "{" + ",".join(f"{dumps(key)}:{doc}" for key, doc in entries) + "}"
