@@ -104,6 +104,7 @@ TEXT: dict[str, dict[str, str]] = {
         "what": "What",
         "what_userinfo": "Read your sign-in identity",
         "what_token_exchange": "Received your sign-in from another member",
+        "what_view": "Read your profile across your linked platforms",
         "your_requests": "Your data requests",
         "requests_note": "Ask for a copy of everything Accord holds about you, or to be"
         " erased. A request for a copy is answered within 30 days; erasure happens at once,"
@@ -214,6 +215,7 @@ TEXT: dict[str, dict[str, str]] = {
         "what": "内容",
         "what_userinfo": "读取了您的登录身份",
         "what_token_exchange": "从另一成员处获得了您的登录",
+        "what_view": "读取了您在已关联平台上的统一画像",
         "your_requests": "您的数据请求",
         "requests_note": "您可以申请获取联盟所持有的关于您的全部数据的副本，或申请删除。"
         "副本申请将在 30 天内答复；删除在您确认后立即执行。",

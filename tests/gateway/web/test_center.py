@@ -20,13 +20,13 @@ from consent.records import Actor
 from consent.rights import EXPORT_FORMAT
 from gateway.consents.service import Consents, Terms
 from gateway.consents.upkeep import sequence_log
-from gateway.db import transaction
+from gateway.db import transaction, utcnow
 from gateway.events import types
 from gateway.identity.models import Person
 from gateway.members.models import Member
 from gateway.rights.models import RightsRequestRow
 from gateway.runtime import Runtime
-from gateway.views.access_log import AccessLog
+from gateway.views.access_log import AccessLog, What
 from gateway.web.pages import TEXT
 from sdk import verify_receipt
 from tests.gateway.alliance import Alliance
@@ -281,6 +281,24 @@ def test_the_access_log_shows_who_read_what_and_when(
     assert "Sign in with Accord" in first and "Pseudonymous identifier" in first
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", first)
     assert '<th scope="col">When</th>' in access
+
+
+def test_a_brands_view_is_named_in_the_access_log(
+    client: TestClient, alliance: Alliance, runtime: Runtime, rp: RelyingParty
+) -> None:
+    signed_in_person(client, alliance, runtime, rp)
+    with transaction(runtime.sessions) as session:
+        AccessLog(session).record(
+            person(runtime, alliance, "u-1"),
+            alliance.brand_a["id"],
+            purpose="marketing.brand_view",
+            categories=["user.interest.beauty"],
+            what=What.view,
+            at=utcnow(),
+        )
+    access = section(client.get("/center").text, "access")
+    assert "Read your profile across your linked platforms" in access
+    assert alliance.brand_a["name"] in access
 
 
 def test_a_platform_reading_userinfo_is_logged_with_its_own_user_id(
