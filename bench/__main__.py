@@ -6,13 +6,14 @@ from bench import schema
 from bench.consent import decisions, proofs, writes
 from bench.measure import Targets
 from bench.oidc import tokens
+from bench.views import run as views
 
 
 def main() -> None:
     """Every benchmark runs; a missed target then fails the whole run."""
     targets = Targets()
     schema.main()
-    for module in (decisions, proofs, writes, tokens):
+    for module in (decisions, proofs, writes, tokens, views):
         module.main(targets)
     targets.finish()
 
