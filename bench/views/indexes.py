@@ -16,7 +16,7 @@ import psycopg
 
 from bench.views.loading import Stopped, Timings, conninfo
 
-MAINTENANCE_MEMORY = "2GB"  # per builder connection: sorts stay in memory
+MAINTENANCE_MEMORY = "3GB"  # per builder connection: the largest sorts stay in memory
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,8 @@ class Builder:
         try:
             with psycopg.connect(conninfo(self.url), autocommit=True) as connection:
                 connection.execute(f"SET maintenance_work_mem = '{MAINTENANCE_MEMORY}'")
-                connection.execute("SET max_parallel_maintenance_workers = 1")
+                # the cores are busy with the other builder and the loads already
+                connection.execute("SET max_parallel_maintenance_workers = 0")
                 while (job := self._next()) is not None:
                     started = time.perf_counter()
                     connection.execute(job.sql)

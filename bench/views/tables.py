@@ -190,17 +190,15 @@ class Consents:
                 validity.append(purpose.validity_days)
         self.terms = np.array(terms, dtype=object)
         self.validity = np.array(validity, dtype=np.int64)
-        # Events by (record, seq): a record's "given", then its withdrawal if any.
-        per_record = 1 + (pop.rec_withdrawn >= 0)
-        self.event_record = np.repeat(np.arange(len(per_record)), per_record)
-        first = np.cumsum(per_record) - per_record
-        self.event_seq = np.arange(len(self.event_record)) - first[self.event_record]
-        ages = np.where(
-            self.event_seq == 0,
-            pop.rec_age[self.event_record],
-            pop.rec_withdrawn[self.event_record],
-        )
-        self.event_at = clock.now - ages
+        # Events: every record's "given" (seq 0) and the withdrawals (seq 1), in the
+        # order of the (type, at) indexes: the uniques on (record, seq) sort instead.
+        withdrawn = np.flatnonzero(pop.rec_withdrawn >= 0)
+        record = np.concatenate([np.arange(len(pop.rec_person)), withdrawn])
+        seq = np.repeat([0, 1], [len(pop.rec_person), len(withdrawn)])
+        ages = np.concatenate([pop.rec_age, pop.rec_withdrawn[withdrawn]])
+        by_type_at = np.lexsort((-ages, seq))  # "given" < "withdrawn", then oldest first
+        self.event_record, self.event_seq = record[by_type_at], seq[by_type_at]
+        self.event_at = clock.now - ages[by_type_at]
         order = np.argsort(self.event_at, kind="stable")  # leaves queue in time order
         self.leaf_of_event = np.empty(len(order), dtype=np.int64)
         self.leaf_of_event[order] = np.arange(1, len(order) + 1)
