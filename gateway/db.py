@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine, make_url
@@ -189,3 +190,20 @@ def chunks(ids: Iterable[str], size: int = 500) -> Iterator[list[str]]:
     distinct = list(dict.fromkeys(ids))
     for start in range(0, len(distinct), size):
         yield distinct[start : start + size]
+
+
+def among(
+    session: Session, column: sa.ColumnElement[Any], ids: Iterable[str], size: int = 500
+) -> Iterator[sa.ColumnElement[bool]]:
+    """Conditions "``column`` is one of ``ids``", one per statement to run: on PostgreSQL
+    a single ``= ANY(array)`` (one bound parameter, however many ids: one statement, one
+    plan), elsewhere IN lists of at most ``size``."""
+    distinct = list(dict.fromkeys(ids))
+    if not distinct:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        array = sa.literal(distinct, type_=postgresql.ARRAY(sa.String()))
+        yield column == sa.any_(array)
+        return
+    for start in range(0, len(distinct), size):
+        yield column.in_(distinct[start : start + size])

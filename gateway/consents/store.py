@@ -29,7 +29,7 @@ from consent.records import (
 from consent.taxonomy import LawfulBasis, RecipientKind
 from gateway.consents import log_store
 from gateway.consents.models import ConsentEventRow, ConsentRecordRow
-from gateway.db import chunks, core, insert_new_many
+from gateway.db import among, core, insert_new_many
 
 RECORD, EVENT = core(ConsentRecordRow), core(ConsentEventRow)
 
@@ -204,10 +204,8 @@ def _histories(session: Session, rows: Iterable[object]) -> list[History]:
     if not records:
         return []
     events: dict[str, list[ConsentEvent]] = {r.record_id: [] for r in records}
-    for chunk in chunks(events):
-        for row in session.execute(
-            select(EVENT).where(EVENT.c.record_id.in_(chunk)).order_by(EVENT.c.seq)
-        ):
+    for chosen in among(session, EVENT.c.record_id, events):
+        for row in session.execute(select(EVENT).where(chosen).order_by(EVENT.c.seq)):
             events[row.record_id].append(event_of(row))
     return [History(r, tuple(events[r.record_id])) for r in records]
 
@@ -235,11 +233,11 @@ def histories_for(
     """person -> their records to one recipient for one purpose, with events: what a
     batch of decisions needs, in two queries per chunk of persons."""
     found: dict[str, list[History]] = {person: [] for person in person_ids}
-    for chunk in chunks(person_ids):
+    for chosen in among(session, RECORD.c.person_id, person_ids):
         rows = session.execute(
             select(RECORD)
             .where(
-                RECORD.c.person_id.in_(chunk),
+                chosen,
                 RECORD.c.recipient_id == recipient_id,
                 RECORD.c.purpose == purpose,
             )

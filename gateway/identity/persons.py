@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, insert, select
 from sqlmodel import Session
 
-from gateway.db import chunks, core, insert_new_many
+from gateway.db import among, chunks, core, insert_new_many
 from gateway.errors import NotFound
 from gateway.identity.models import PairwiseSubject, Person, PlatformAccount
 from gateway.identity.pairwise import pairwise_sub
@@ -150,10 +150,8 @@ class Persons:
     def minors(self, person_ids: Sequence[str]) -> set[str]:
         """Which of these persons are marked as under 14."""
         found: set[str] = set()
-        for chunk in chunks(person_ids):
-            rows = self.session.execute(
-                select(PERSON.c.id).where(PERSON.c.id.in_(chunk), PERSON.c.minor_under_14)
-            )
+        for chosen in among(self.session, PERSON.c.id, person_ids):
+            rows = self.session.execute(select(PERSON.c.id).where(chosen, PERSON.c.minor_under_14))
             found.update(str(p) for (p,) in rows)
         return found
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
@@ -118,9 +119,11 @@ def exact(
 def _eligible(
     session: Session, query: Query, brand_id: str, notices: Mapping[str, int], now: datetime
 ) -> Any:
+    # Versions start at 1: only notices with a newer version can make a record stale.
+    revised = {notice: version for notice, version in sorted(notices.items()) if version > 1}
     current = [
         and_(RECORD.c.notice_id == notice, RECORD.c.notice_version >= version)
-        for notice, version in sorted(notices.items())
+        for notice, version in revised.items()
     ]
     return (
         select(RECORD.c.person_id)
@@ -131,7 +134,7 @@ def _eligible(
             RECORD.c.valid_from <= now,
             RECORD.c.ends_at > now,
             RECORD.c.separate.is_(True),
-            or_(RECORD.c.notice_id.not_in(sorted(notices)), *current),
+            or_(RECORD.c.notice_id.not_in(list(revised)), *current) if revised else true(),
             not_(
                 exists().where(
                     PERSON.c.id == RECORD.c.person_id,
@@ -149,7 +152,7 @@ def _covers(session: Session, categories: list[str]) -> ColumnElement[bool]:
     """The record's categories include all of these."""
     if session.get_bind().dialect.name == "postgresql":
         wanted = cast(literal(json.dumps(categories)), JSONB)
-        return cast(RECORD.c.categories, JSONB).op("@>")(wanted)
+        return RECORD.c.categories.op("@>")(wanted)  # JSONB there (migration 20261125_05)
     clauses = []
     for n, category in enumerate(categories):  # SQLite: one json_each probe per category
         items = func.json_each(RECORD.c.categories).table_valued("value").alias(f"j{n}")

@@ -7,6 +7,7 @@ merges or re-encodes a value at request time.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -46,4 +47,16 @@ def derived(value: str) -> str:
 
 def join(entries: Iterable[tuple[str, str]]) -> str:
     """``{"category": entry, ...}`` from stored entries, as text."""
-    return "{" + ",".join(f"{dumps(key)}:{doc}" for key, doc in entries) + "}"
+    return "{" + ",".join(f"{_key(key)}:{doc}" for key, doc in entries) + "}"
+
+
+@functools.lru_cache(maxsize=256)
+def keys(categories: tuple[str, ...]) -> str:
+    """A list of category keys as JSON (views of a batch share a handful of lists)."""
+    return dumps(list(categories))
+
+
+@functools.lru_cache(maxsize=4096)
+def _key(category: str) -> str:
+    """A category key as JSON (a few hundred keys, quoted once each, not per view)."""
+    return dumps(category)

@@ -5,18 +5,19 @@ keeps. Repositories never commit: the request edge (or the job) owns the transac
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, tuple_
+from sqlalchemy import ColumnElement, Text, bindparam, delete, func, literal, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import Session
 
 from consent.taxonomy import DataStandard
 from gateway.consents.models import ConsentRecordRow
-from gateway.db import chunks, core
+from gateway.db import among, chunks, core
 from gateway.members.models import Member
 from gateway.views import document
 from gateway.views.merge import Merged, Observation, merge_all, rows_of
@@ -290,20 +291,59 @@ def move(standard: DataStandard, session: Session, into: str, other: str) -> Non
     refresh_merged(standard, session, [(into, str(c)) for (c,) in categories])
 
 
-def docs(
-    session: Session, person_ids: Sequence[str], categories: Iterable[str]
-) -> dict[str, dict[str, str]]:
-    """person -> {category: the view's JSON entry} for the asked categories."""
-    found: dict[str, dict[str, str]] = defaultdict(dict)
-    wanted = sorted(set(categories))
-    if not wanted:
-        return found
-    for chunk in chunks(person_ids, size=1000):
-        rows = session.execute(
-            select(VIEW.c.person_id, VIEW.c.category, VIEW.c.doc).where(
-                VIEW.c.person_id.in_(chunk), VIEW.c.category.in_(wanted)
+@dataclass(frozen=True)
+class Entries:
+    """A person's stored view entries for some categories, joined."""
+
+    categories: tuple[str, ...]  # those with an entry, in order
+    text: str  # ``{"category": entry, ...}`` in that order
+
+
+NO_ENTRIES = Entries((), "{}")
+
+
+def entries(session: Session, wanted: Mapping[str, Iterable[str]]) -> dict[str, Entries]:
+    """person -> their stored entries for the categories wanted of them, in category
+    order (persons with none are left out). Persons wanting the same categories are read
+    together: on PostgreSQL the database joins the entries (one row per person), elsewhere
+    they are joined here."""
+    together: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for person, categories in wanted.items():
+        together[tuple(sorted(set(categories)))].append(person)
+    found: dict[str, Entries] = {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for categories, persons in together.items():
+        if not categories:
+            continue
+        for chosen in among(session, VIEW.c.person_id, persons, size=1000):
+            if postgres:
+                found.update(_joined(session, chosen, categories))
+                continue
+            rows = session.execute(
+                select(VIEW.c.person_id, VIEW.c.category, VIEW.c.doc)
+                .where(chosen, VIEW.c.category.in_(categories))
+                .order_by(VIEW.c.person_id, VIEW.c.category)
             )
-        )
-        for person, category, doc in rows:
-            found[person][category] = doc
+            mine: dict[str, list[tuple[str, str]]] = defaultdict(list)
+            for person, category, doc in rows:
+                mine[person].append((category, doc))
+            for person, pairs in mine.items():
+                found[person] = Entries(tuple(c for c, _ in pairs), document.join(pairs))
     return found
+
+
+def _joined(
+    session: Session, chosen: ColumnElement[bool], categories: tuple[str, ...]
+) -> dict[str, Entries]:
+    order = VIEW.c.category.collate("C")  # the order of Python's sorted(): code points
+    pair = func.to_json(VIEW.c.category).cast(Text) + literal(":") + VIEW.c.doc
+    rows = session.execute(
+        select(
+            VIEW.c.person_id,
+            func.array_agg(aggregate_order_by(VIEW.c.category, order)),
+            func.string_agg(pair, aggregate_order_by(literal(","), order)),
+        )
+        .where(chosen, VIEW.c.category.in_(categories))
+        .group_by(VIEW.c.person_id)
+    )
+    return {str(person): Entries(tuple(keys), "{" + joined + "}") for person, keys, joined in rows}

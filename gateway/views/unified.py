@@ -25,7 +25,7 @@ from consent.records import History
 from consent.taxonomy import DataStandard, RecipientKind
 from gateway.consents import store as consents_store
 from gateway.consents.notices import Notices
-from gateway.db import chunks, core
+from gateway.db import among, core
 from gateway.errors import InvalidRequest
 from gateway.identity.models import PairwiseSubject
 from gateway.identity.persons import Persons
@@ -44,12 +44,9 @@ PSEUDONYM = "user.account.pseudonymous_id"  # no person has it: same queries, no
 class View:
     sub: str
     purpose: str
-    consented: tuple[str, ...]  # the categories granted
-    attributes: tuple[tuple[str, str], ...]  # (category, its entry as JSON text)
-
-    @property
-    def categories(self) -> list[str]:
-        return [key for key, _ in self.attributes]
+    consented: tuple[str, ...]  # the categories granted, sorted
+    categories: tuple[str, ...]  # those the view holds a value of
+    attributes: str  # ``{"category": entry, ...}``: stored ones in order, then derived
 
 
 class Views:
@@ -73,8 +70,10 @@ class Views:
         persons = self._persons(brand, subs)
         found = list(dict.fromkeys(persons.values())) or [NOBODY]
         granted = self._granted(brand, purpose, asked, found, now)
-        wanted = set().union(*granted.values()) - DERIVED if granted else set()
-        entries_of = store.docs(self.session, list(granted), wanted)
+        stored = {keys: [k for k in keys if k not in DERIVED] for keys in set(granted.values())}
+        entries_of = store.entries(
+            self.session, {person: stored[keys] for person, keys in granted.items()}
+        )
         views: list[View | None] = []
         reads: list[Entry] = []
         for sub in subs:
@@ -82,12 +81,11 @@ class Views:
                 views.append(None)
                 continue
             person = persons[sub]
-            mine = entries_of.get(person, {})
-            entries = [(key, mine[key]) for key in sorted(granted[person]) if key in mine]
-            if PSEUDONYM in granted[person]:
-                entries.append((PSEUDONYM, document.derived(sub)))
-                entries.sort()
-            view = View(sub, purpose, tuple(sorted(granted[person])), tuple(entries))
+            keys = granted[person]
+            mine = entries_of.get(person, store.NO_ENTRIES)
+            view = View(sub, purpose, keys, mine.categories, mine.text)
+            if PSEUDONYM in keys:
+                view = _with(view, PSEUDONYM, document.derived(sub))
             views.append(view)
             reads.append(Entry(person, brand.id, purpose, view.categories, What.view, now))
         AccessLog(self.session).record_many(reads)
@@ -95,8 +93,9 @@ class Views:
 
     def _granted(
         self, brand: Member, purpose: str, asked: frozenset[str], persons: list[str], now: datetime
-    ) -> dict[str, frozenset[str]]:
-        """person -> the categories the one decision grants (only persons granted any).
+    ) -> dict[str, tuple[str, ...]]:
+        """person -> the categories the one decision grants, sorted (only persons granted
+        any).
 
         ``policy.decide`` is pure: persons whose records agree in everything it reads
         (terms, notice, validity, state now, minor) get the same answer, so it runs once
@@ -104,8 +103,8 @@ class Views:
         histories = consents_store.histories_for(self.session, persons, brand.id, purpose)
         notices = Notices(self.session).current_versions()
         minors = self.persons.minors(persons)
-        answers: dict[tuple[object, ...], frozenset[str]] = {}
-        granted: dict[str, frozenset[str]] = {}
+        answers: dict[tuple[object, ...], tuple[str, ...]] = {}
+        granted: dict[str, tuple[str, ...]] = {}
         for person in persons:
             mine = histories.get(person, [])
             shape = (person in minors, *(_shape(h, now) for h in mine))
@@ -114,7 +113,7 @@ class Views:
                     person, brand.id, RecipientKind.brand, purpose, asked, now
                 )
                 facts = policy.Facts(self.standard, notices, person in minors)
-                answers[shape] = frozenset(policy.decide(question, mine, facts).granted_by)
+                answers[shape] = tuple(sorted(policy.decide(question, mine, facts).granted_by))
             if answers[shape]:
                 granted[person] = answers[shape]
         return granted
@@ -140,10 +139,10 @@ class Views:
 
     def _persons(self, brand: Member, subs: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
-        for chunk in chunks(subs):
+        for chosen in among(self.session, SUBJECT.c.sub, subs):
             rows = self.session.execute(
                 select(SUBJECT.c.sub, SUBJECT.c.person_id).where(
-                    SUBJECT.c.sector == brand.sector, SUBJECT.c.sub.in_(chunk)
+                    SUBJECT.c.sector == brand.sector, chosen
                 )
             )
             found.update({str(s): str(p) for s, p in rows})
@@ -165,13 +164,20 @@ def _shape(history: History, now: datetime) -> tuple[object, ...]:
     )
 
 
+def _with(view: View, category: str, entry: str) -> View:
+    """The view with one more (derived) entry, after the stored ones."""
+    pair = f"{document.dumps(category)}:{entry}"
+    text = f"{{{pair}}}" if view.attributes == "{}" else f"{view.attributes[:-1]},{pair}}}"
+    return View(view.sub, view.purpose, view.consented, (*view.categories, category), text)
+
+
 def view_body(view: View, as_of: datetime) -> str:
     """The single view's JSON, as text."""
     return (
         f'{{"sub":{document.dumps(view.sub)},"purpose":{document.dumps(view.purpose)},'
         f'"as_of":{document.dumps(as_of.isoformat())},'
-        f'"consented":{document.dumps(list(view.consented))},'
-        f'"attributes":{document.join(view.attributes)}}}'
+        f'"consented":{document.keys(view.consented)},'
+        f'"attributes":{view.attributes}}}'
     )
 
 
@@ -180,6 +186,6 @@ def batch_item(sub: str, view: View | None) -> str:
         return f'{{"sub":{document.dumps(sub)},"available":false}}'
     return (
         f'{{"sub":{document.dumps(sub)},"available":true,'
-        f'"consented":{document.dumps(list(view.consented))},'
-        f'"attributes":{document.join(view.attributes)}}}'
+        f'"consented":{document.keys(view.consented)},'
+        f'"attributes":{view.attributes}}}'
     )
