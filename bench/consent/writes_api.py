@@ -16,7 +16,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from bench.local import free_port
 from bench.measure import all_of, in_threads
 from sdk import ClientSecretBasic, Consent, NewConsent, PlatformClient
 
@@ -36,17 +36,11 @@ SINGLE_THREADS = 8
 CATEGORIES = ["user.demographic.city_tier", "user.device.type"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Server:
     """uvicorn serving the gateway from the environment, until closed."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
             sys.executable,

@@ -19,10 +19,8 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from urllib.parse import quote
 import httpx
 from sqlalchemy import text
 
+from bench.local import free_port, wait_ready
 from bench.oidc.load import Post
 from gateway import migrate
 from gateway.db import make_engine
@@ -66,26 +65,6 @@ class Endpoint:
         return Post(f"{self.url}/introspect", f"token={self.token}", self.client_id, self.secret)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url} did not start:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} was not ready within {START_SECONDS} s")
-
-
 @contextmanager
 def _serving(
     command: list[str], env: dict[str, str], cwd: Path, ready_url: str, log: Path
@@ -93,7 +72,7 @@ def _serving(
     with log.open("ab") as out:
         process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=out)
         try:
-            _wait(process, ready_url, log)
+            wait_ready(process, ready_url, log, START_SECONDS)
             yield
         finally:
             process.send_signal(signal.SIGTERM)
@@ -168,7 +147,7 @@ class Accord:
 
     @contextmanager
     def serving(self) -> Iterator[Endpoint]:
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         command = [
             sys.executable,
@@ -216,7 +195,7 @@ class Peer:
 
     @contextmanager
     def serving(self) -> Iterator[Endpoint]:
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         command = [self.node, "server.mjs", str(port), self.client_id, self.secret]
         env = {**os.environ, "NODE_ENV": "production"}

@@ -37,10 +37,10 @@ naming the request, the status and the body.
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,11 +49,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
 
+from bench.local import free_port, wait_ready
 from bench.measure import Targets, percentile
 from bench.views import generate, loading
 from bench.views.generate import Loaded
@@ -62,6 +63,7 @@ SINGLE_P99_MS, BATCH_MS, SANDBOX_MS = 15.0, 250.0, 2_000.0  # the issue's target
 SINGLE, SINGLE_WARMUP = 2_000, 200
 BATCHES, BATCH_WARMUP, BATCH_SIZE, BATCH_WITHOUT = 30, 3, 1_000, 100
 QUERIES, QUERY_WARMUP = 10, 1
+T = TypeVar("T")
 WORKERS = int(os.environ.get("ACCORD_BENCH_WORKERS", "2"))
 PURPOSE = "marketing.brand_view"
 START_SECONDS = 120
@@ -109,16 +111,10 @@ class Failed(SystemExit):
         super().__init__(f"{what}: HTTP {answer.status_code}: {answer.text[:500]}")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def serving(database_url: str, workers: int) -> Iterator[str]:
     """``accord serve --workers`` on the bench database, until the block ends."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as folder:
         settings = {
@@ -149,7 +145,7 @@ def serving(database_url: str, workers: int) -> Iterator[str]:
                 command, env={**inherited, **settings}, stdout=out, stderr=out
             )
             try:
-                _wait(process, f"{url}/readyz", log)
+                wait_ready(process, f"{url}/readyz", log, START_SECONDS)
                 yield url
             finally:
                 process.send_signal(signal.SIGTERM)
@@ -158,20 +154,6 @@ def serving(database_url: str, workers: int) -> Iterator[str]:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-
-
-def _wait(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the gateway did not start:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} was not ready within {START_SECONDS} s")
 
 
 class Subjects:
@@ -240,21 +222,24 @@ def warm(database_url: str, phase: str) -> float:
 
 
 def _timed(
-    send: Callable[[], httpx.Response],
-    check: Callable[[httpx.Response], None],
+    send: Callable[[T], httpx.Response],
+    check: Callable[[T, httpx.Response], None],
+    asks: Iterator[T],
     runs: int,
     warmup: int,
 ) -> list[float]:
-    """Milliseconds from sending to the answer's last byte, after the warm-up; every
-    answer is checked, after its time is taken."""
+    """Milliseconds from sending each ask to its answer's last byte, after the warm-up;
+    every answer is checked against its ask, after its time is taken."""
     for _ in range(warmup):
-        check(send())
+        ask = next(asks)
+        check(ask, send(ask))
     samples = []
     for _ in range(runs):
+        ask = next(asks)
         started = time.perf_counter_ns()
-        answer = send()  # httpx has read the whole body when this returns
+        answer = send(ask)  # httpx has read the whole body when this returns
         samples.append((time.perf_counter_ns() - started) / 1e6)
-        check(answer)
+        check(ask, answer)
     return samples
 
 
@@ -264,17 +249,17 @@ def _row(name: str, ms: list[float]) -> str:
 
 
 def _sandbox(http: httpx.Client, checks: Targets) -> None:
+    def ask(query: dict[str, Any]) -> httpx.Response:
+        return http.post("/v1/sandbox/queries", json=query)
+
     for name, query in SANDBOX.items():
 
-        def ask(query: dict[str, Any] = query) -> httpx.Response:
-            return http.post("/v1/sandbox/queries", json=query)
-
-        def check(answer: httpx.Response, name: str = name) -> None:
+        def check(_: object, answer: httpx.Response, name: str = name) -> None:
             got = answer.json().get("groups") if answer.status_code == 200 else None
             if not isinstance(got, list):
                 raise Failed(f"POST /v1/sandbox/queries ({name})", answer)
 
-        times = _timed(ask, check, QUERIES, QUERY_WARMUP)
+        times = _timed(ask, check, itertools.repeat(query), QUERIES, QUERY_WARMUP)
         print(_row(f"sandbox: {name}", times), flush=True)
         checks.at_most(f"sandbox {name}, max", max(times), SANDBOX_MS, "ms")
 
@@ -301,28 +286,26 @@ def main(targets: Targets | None = None) -> None:
     ):
         warmed.append(f"views {warm(loaded.database_url, 'views'):.0f} s")
         attributes: list[int] = []
-        asked: list[Any] = [None]  # what the last request asked for, to check its answer
 
-        def view() -> httpx.Response:
-            asked[0] = sub = next(singles)
+        def view(sub: str) -> httpx.Response:
             return http.get(f"/v1/views/{sub}", params={"purpose": PURPOSE})
 
-        def check_view(answer: httpx.Response) -> None:
+        def check_view(sub: str, answer: httpx.Response) -> None:
             body = answer.json() if answer.status_code == 200 else {}
-            if body.get("sub") != asked[0] or not isinstance(body.get("attributes"), dict):
-                raise Failed(f"GET /v1/views/{asked[0]}", answer)
+            if body.get("sub") != sub or not isinstance(body.get("attributes"), dict):
+                raise Failed(f"GET /v1/views/{sub}", answer)
             attributes.append(len(body["attributes"]))
 
-        single = _timed(view, check_view, SINGLE, SINGLE_WARMUP)
+        single = _timed(view, check_view, singles, SINGLE, SINGLE_WARMUP)
         print(_row("single view (GET /v1/views/{sub})", single), flush=True)
         checks.at_most("single view p99", percentile(single, 0.99), SINGLE_P99_MS, "ms")
 
-        def views() -> httpx.Response:
-            asked[0] = subs, _ = next(batches)
-            return http.post("/v1/views/batch", json={"purpose": PURPOSE, "subjects": subs})
+        def views(batch: tuple[list[str], int]) -> httpx.Response:
+            body = {"purpose": PURPOSE, "subjects": batch[0]}
+            return http.post("/v1/views/batch", json=body)
 
-        def check_views(answer: httpx.Response) -> None:
-            subs, available = asked[0]
+        def check_views(batch: tuple[list[str], int], answer: httpx.Response) -> None:
+            subs, available = batch
             got = answer.json().get("views") if answer.status_code == 200 else None
             if (
                 not isinstance(got, list)
@@ -331,7 +314,7 @@ def main(targets: Targets | None = None) -> None:
             ):
                 raise Failed("POST /v1/views/batch", answer)
 
-        batch = _timed(views, check_views, BATCHES, BATCH_WARMUP)
+        batch = _timed(views, check_views, batches, BATCHES, BATCH_WARMUP)
         print(_row(f"batch of {BATCH_SIZE:,} (POST /v1/views/batch)", batch), flush=True)
         checks.at_most("batch median", statistics.median(batch), BATCH_MS, "ms")
         checks.at_most("batch p95", percentile(batch, 0.95), BATCH_MS, "ms")

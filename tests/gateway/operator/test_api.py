@@ -15,8 +15,8 @@ from gateway.operator import asks
 from gateway.operator.asks import Answer
 from gateway.runtime import Runtime
 from tests.gateway.alliance import Alliance
-from tests.gateway.oauth.test_client_tokens import platform_auth
 from tests.gateway.operator import scene
+from tests.gateway.operator.consents import record_and_withdraw_the_first
 
 ENDPOINTS = ["/v1/operator/kpis", "/metrics"]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -43,22 +43,8 @@ def seeded(client: TestClient, alliance: Alliance, runtime: Runtime) -> Alliance
         asks.shown(session, "refused", brand, 1, now - timedelta(hours=1))
         asks.answered(session, "refused", Answer.refused, 0, now)
         asks.shown(session, "left", brand, 1, now - timedelta(hours=1))
-    records = []
-    for account in ("p2-a", "p4-a"):  # people the scene knows: no new person
-        response = client.post(
-            "/v1/consents",
-            json={
-                "account_id": account,
-                "purpose": "personalize.content",
-                "categories": ["user.device.type"],
-                "notice": {"id": "redleaf-privacy", "version": 1},
-            },
-            headers=platform_auth(alliance),
-        )
-        assert response.status_code == 201, response.text
-        records.append(response.json()["record_id"])
-    withdrawn = client.post(f"/v1/consents/{records[0]}/withdraw", headers=platform_auth(alliance))
-    assert withdrawn.status_code == 200, withdrawn.text
+    # people the scene knows: no new person
+    record_and_withdraw_the_first(client, alliance, ("p2-a", "p4-a"))
     return alliance
 
 

@@ -24,7 +24,7 @@ from tests.gateway.oauth.flow import (
     register_rp,
     sign_in,
 )
-from tests.gateway.oauth.test_client_tokens import platform_auth
+from tests.gateway.operator.consents import record_and_withdraw_the_first
 
 
 def snapshot(runtime: Runtime, days: int = 30, later: timedelta = timedelta()) -> Snapshot:
@@ -92,22 +92,7 @@ def test_each_screen_and_its_answer_is_recorded(
 def test_consents_members_record_are_asks_given_and_withdrawals_count(
     client: TestClient, alliance: Alliance, runtime: Runtime
 ) -> None:
-    recorded = []
-    for account in ("m-1", "m-2", "m-3"):
-        response = client.post(
-            "/v1/consents",
-            json={
-                "account_id": account,
-                "purpose": "personalize.content",
-                "categories": ["user.device.type"],
-                "notice": {"id": "redleaf-privacy", "version": 1},
-            },
-            headers=platform_auth(alliance),
-        )
-        assert response.status_code == 201, response.text
-        recorded.append(response.json()["record_id"])
-    withdrawn = client.post(f"/v1/consents/{recorded[0]}/withdraw", headers=platform_auth(alliance))
-    assert withdrawn.status_code == 200, withdrawn.text
+    record_and_withdraw_the_first(client, alliance, ("m-1", "m-2", "m-3"))
 
     found = snapshot(runtime)
     assert found.authorisation == Authorisation(0, 0, 0, 0, member_recorded=3)
