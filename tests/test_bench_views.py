@@ -26,6 +26,7 @@ from consent import policy
 from consent.records import ConsentState, validate
 from consent.taxonomy import DataStandard, RecipientKind, value_schema
 from gateway import migrate
+from gateway.consents import category_sets
 from gateway.consents import store as consents_store
 from gateway.consents.notices import Notices
 from gateway.db import make_engine
@@ -49,6 +50,7 @@ FOREIGN_KEYS = {
     ("pairwise_subject", "person_id", "person", "id"),
     ("consent_record", "person_id", "person", "id"),
     ("consent_record", "recipient_id", "member", "id"),
+    ("consent_record", "categories_digest", "category_set", "digest"),
     ("consent_event", "record_id", "consent_record", "record_id"),
     ("consent_event", "leaf_id", "log_leaf", "id"),
     ("attribute", "person_id", "person", "id"),
@@ -167,6 +169,13 @@ def test_consents_pass_validation_and_decide_as_recorded(
         histories = consents_store.histories_of_records(session, ids)
         notices = Notices(session).current_versions()
         now = session.execute(text("SELECT now()")).scalar_one()
+        cited = session.execute(
+            text(
+                "SELECT s.categories, s.digest FROM category_set s WHERE s.digest IN"
+                " (SELECT DISTINCT categories_digest FROM consent_record)"
+            )
+        ).all()
+    assert cited and all(digest == category_sets.digest(c) for c, digest in cited)
     states: dict[str, int] = defaultdict(int)
     bench_view = 0
     for history in histories:

@@ -51,12 +51,13 @@ from bench.views.attributes import (
 )
 from bench.views.copydata import Clock, uuid_texts
 from bench.views.loading import Timings
-from bench.views.population import BENCH, MEMBERS, Sizes, populate
+from bench.views.population import BENCH, MEMBERS, PURPOSES, Sizes, asked, populate
 from bench.views.tables import Alliance, Consents
 from consent.budget import Cap, Period
 from consent.taxonomy import DataStandard, load_standard
 from gateway import migrate
 from gateway.budget.store import SqlBudgetStore
+from gateway.consents import category_sets
 from gateway.consents.notices import Notices
 from gateway.db import make_engine, session_factory, transaction
 from gateway.members.models import MemberKind
@@ -65,7 +66,7 @@ from gateway.members.registry import Registry
 from gateway.secret_hash import SecretHasher, new_secret
 from gateway.settings import Environment, Settings
 
-GENERATOR = 5  # bump when the data changes: older loads are then generated again
+GENERATOR = 6  # bump when the data changes: older loads are then generated again
 MARKER = "bench_views_load"  # the table that marks a complete load
 DATABASE = "accord_bench_views"
 SEED = 20261125
@@ -202,6 +203,10 @@ def _register(
             heads.append(notices.head(notice.notice_id))
             if n == BENCH:
                 secret = (member.client_id, member.client_secret or "")
+        category_sets.ensure(  # the sets the records cite (loaded without their keys)
+            session,
+            [asked(standard, p, fixture.kind) for fixture in MEMBERS for p in PURPOSES],
+        )
         SqlBudgetStore(session).set_cap(
             Cap(f"brand:{ids[BENCH]}", Period.month, BUDGET_EPSILON, 0.0)
         )

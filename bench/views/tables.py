@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -41,10 +40,11 @@ from bench.views.copydata import (
 from bench.views.population import BENCH, MEMBERS, PURPOSES, Population, asked
 from consent.records import SCHEMA_VERSION
 from consent.taxonomy import DataStandard
+from gateway.consents import category_sets
 from gateway.consents.notices import NoticeHead
 
 CHUNK = 10_000  # rows per piece of COPY text (a few MB: large strings cost page faults)
-RECORD_CHUNK = 4_000  # a brand's record carries its purpose's 68 to 93 categories
+RECORD_CHUNK = 4_000
 Piece = tuple[str | bytes, int]  # COPY text (or binary COPY rows) and its number of rows
 BINARY_CHUNK = 50_000
 
@@ -130,9 +130,10 @@ class Consents:
 
     RECORD_COLUMNS = (
         "record_id, receipt_id, person_id, recipient_id, recipient_kind, recipient_name, "
-        "recipient_contact, purpose, categories, lawful_basis, consent_type, separate, "
-        "sensitive, guardian_ref, notice_id, notice_version, notice_hash, language, "
-        "jurisdiction, storage_location, retention_days, withdrawal_method, "
+        "recipient_contact, purpose, categories_digest, lawful_basis, "
+        "consent_type, separate, sensitive, guardian_ref, notice_id, notice_version, "
+        "notice_hash, language, jurisdiction, storage_location, retention_days, "
+        "withdrawal_method, "
         "standard_version, schema_version, valid_from, valid_until, state, ends_at"
     )
     EVENT_COLUMNS = (
@@ -159,7 +160,7 @@ class Consents:
             notice = alliance.notices[member]
             for purpose_key in PURPOSES:
                 purpose = standard.purposes[purpose_key]
-                categories = json.dumps(list(asked(standard, purpose_key, fixture.kind)))
+                categories = asked(standard, purpose_key, fixture.kind)
                 terms.append(
                     "\t".join(
                         [
@@ -168,7 +169,7 @@ class Consents:
                             fixture.name,
                             alliance.contacts[member],
                             purpose_key,
-                            categories,
+                            category_sets.digest(categories),
                             purpose.lawful_basis.value,
                             "explicit",
                             "t",  # separate: every record here is given on its own

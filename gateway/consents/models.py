@@ -42,11 +42,43 @@ class NoticeVersion(Table, table=True):
     )
 
 
+class CategorySet(Table, table=True):
+    """One distinct set of categories that records name (``category_sets``)."""
+
+    __tablename__ = "category_set"
+
+    digest: str = Field(primary_key=True, max_length=64)  # sha256 hex of the canonical JSON
+    categories: list[str] = Field(
+        sa_column=Column(JSON().with_variant(JSONB(), "postgresql"), nullable=False)
+    )
+
+
+# What the eligibility test reads of a record besides its key columns: with these in
+# the index (PostgreSQL's INCLUDE), "who consents to U for R now, covering these
+# categories" is an index-only scan.
+ELIGIBILITY_INCLUDE = (
+    "person_id",
+    "valid_from",
+    "ends_at",
+    "separate",
+    "notice_id",
+    "notice_version",
+    "guardian_ref",
+)
+
+
 class ConsentRecordRow(Table, table=True):
     __tablename__ = "consent_record"
     __table_args__ = (
         # "Who consents to purpose U for recipient R now": eligibility lists.
-        Index("ix_consent_record_recipient_purpose", "recipient_id", "purpose", "state"),
+        Index(
+            "ix_consent_record_eligibility",
+            "recipient_id",
+            "purpose",
+            "state",
+            "categories_digest",
+            postgresql_include=list(ELIGIBILITY_INCLUDE),
+        ),
         Index("ix_consent_record_person_recipient", "person_id", "recipient_id"),
         Index("ix_consent_record_notice", "notice_id", "notice_version", "state"),
     )
@@ -61,9 +93,9 @@ class ConsentRecordRow(Table, table=True):
     recipient_name: str = Field(max_length=120)
     recipient_contact: str = Field(max_length=254)
     purpose: str = Field(max_length=120)
-    # JSONB on PostgreSQL: the sandbox tests coverage (@>) without parsing the text.
-    categories: list[str] = Field(
-        sa_column=Column(JSON().with_variant(JSONB(), "postgresql"), nullable=False)
+    # The record's categories, stored once per distinct set (gateway.consents.category_sets).
+    categories_digest: str = Field(
+        sa_column=Column(String(64), ForeignKey("category_set.digest"), nullable=False)
     )
     lawful_basis: str = Field(max_length=32)
     consent_type: str = Field(max_length=16)

@@ -1,16 +1,18 @@
 """The consent journal's store in SQL (:class:`consent.journal.JournalStore`).
 
-An append writes, in the caller's transaction: the record (with its first event),
-the event with its salt, the event's commitment queued for the log, the record's
-projections, and the SET for its recipient. Nothing here commits.
+An append writes, in the caller's transaction: the record (with its first event) and
+its category set when that set is new, the event with its salt, the event's commitment
+queued for the log, the record's projections, and the SET for its recipient. Nothing
+here commits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlmodel import Session
 
 from consent.canonical import commit, new_salt
@@ -27,7 +29,7 @@ from consent.records import (
     replay,
 )
 from consent.taxonomy import LawfulBasis, RecipientKind
-from gateway.consents import log_store
+from gateway.consents import category_sets, log_store
 from gateway.consents.models import ConsentEventRow, ConsentRecordRow
 from gateway.db import among, core, insert_new_many
 
@@ -63,6 +65,9 @@ class SqlJournalStore:
         principals = self.principals([(h.record.person_id, h.record.to.id) for h, _ in changes])
         new = [_record_values(h.record) for h, _ in changes if not h.events]
         if new:
+            category_sets.ensure(
+                self.session, [h.record.categories for h, _ in changes if not h.events]
+            )
             self.session.execute(insert(RECORD), new)
         moved = [
             {
@@ -111,7 +116,7 @@ def _record_values(record: ConsentRecord) -> dict[str, object]:
         "recipient_name": recipient.name,
         "recipient_contact": recipient.contact,
         "purpose": record.purpose,
-        "categories": sorted(record.categories),
+        "categories_digest": category_sets.digest(record.categories),
         "lawful_basis": record.lawful_basis.value,
         "consent_type": record.consent_type,
         "separate": record.separate,
@@ -150,7 +155,7 @@ def _event_values(event: ConsentEvent) -> dict[str, object]:
     }
 
 
-def record_of(row: object) -> ConsentRecord:
+def record_of(row: object, categories: frozenset[str]) -> ConsentRecord:
     r = row._mapping  # type: ignore[attr-defined]
     return ConsentRecord(
         record_id=r["record_id"],
@@ -163,7 +168,7 @@ def record_of(row: object) -> ConsentRecord:
             r["recipient_contact"],
         ),
         purpose=r["purpose"],
-        categories=frozenset(r["categories"]),
+        categories=categories,
         lawful_basis=LawfulBasis(r["lawful_basis"]),
         separate=r["separate"],
         sensitive=r["sensitive"],
@@ -199,10 +204,11 @@ def event_of(row: object) -> ConsentEvent:
     )
 
 
-def _histories(session: Session, rows: Iterable[object]) -> list[History]:
-    records = [record_of(row) for row in rows]
-    if not records:
+def _histories(session: Session, rows: Sequence[Row[Any]]) -> list[History]:
+    if not rows:
         return []
+    sets = category_sets.resolve(session, {row.categories_digest for row in rows})
+    records = [record_of(row, sets[row.categories_digest]) for row in rows]
     events: dict[str, list[ConsentEvent]] = {r.record_id: [] for r in records}
     for chosen in among(session, EVENT.c.record_id, events):
         for row in session.execute(select(EVENT).where(chosen).order_by(EVENT.c.seq)):

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import Session
 
 from consent.taxonomy import DataStandard
+from gateway.consents import category_sets
 from gateway.consents.models import ConsentRecordRow
 from gateway.db import among, chunks, core
 from gateway.members.models import Member
@@ -50,7 +51,7 @@ def retention(
     kept: dict[str, dict[str, int]] = defaultdict(dict)
     for chunk in chunks(person_ids):
         rows = session.execute(
-            select(RECORD.c.person_id, RECORD.c.categories, RECORD.c.retention_days).where(
+            select(RECORD.c.person_id, RECORD.c.categories_digest, RECORD.c.retention_days).where(
                 RECORD.c.person_id.in_(chunk),
                 RECORD.c.recipient_kind == KEPT_FOR,
                 RECORD.c.state == "given",
@@ -58,9 +59,11 @@ def retention(
                 RECORD.c.ends_at > now,
             )
         )
-        for person, categories, days in rows:
+        found = rows.all()
+        sets = category_sets.resolve(session, {str(digest) for _, digest, _ in found})
+        for person, digest, days in found:
             mine = kept[str(person)]
-            for category in categories:
+            for category in sets[str(digest)]:
                 mine[category] = max(mine.get(category, 0), int(days))
     return kept
 

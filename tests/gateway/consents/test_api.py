@@ -12,6 +12,7 @@ from sqlmodel import col
 
 from consent.journal import Evidence
 from consent.records import Actor
+from gateway.consents import category_sets
 from gateway.consents.log_models import LogHead, LogLeaf
 from gateway.consents.models import ConsentEventRow, ConsentRecordRow
 from gateway.consents.service import Consents, Terms
@@ -291,10 +292,11 @@ async def test_tampering_with_the_record_terms_is_detected(
     await redleaf.receipt(consent.record_id, 0)
     log = await redleaf.consent_log()
     with transaction(runtime.sessions) as session:
+        (forged_set,) = category_sets.ensure(session, [[*CONTENT, "user.device.os"]])
         session.execute(
             update(ConsentRecordRow)
             .where(col(ConsentRecordRow.record_id) == consent.record_id)
-            .values(categories=[*CONTENT, "user.device.os"])
+            .values(categories_digest=forged_set)
         )
     forged = await redleaf.receipt(consent.record_id, 0)
     with pytest.raises(ReceiptError, match="inclusion failure"):
