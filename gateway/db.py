@@ -99,7 +99,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # what a worker remembers is labelled on that assumption (gateway/changes.py).
     kwargs.setdefault("isolation_level", "READ COMMITTED")
     # Fail fast when PostgreSQL does not answer, instead of hanging a request (seconds).
-    kwargs["connect_args"] = {"connect_timeout": 5, **kwargs.get("connect_args", {})}
+    connect_args = {"connect_timeout": 5, **kwargs.get("connect_args", {})}
+    # No JIT: the gateway's statements are short, and the planner's estimate for an
+    # "= ANY(1,000 ids)" (hundreds of thousands of rows) made PostgreSQL spend 30-45 ms
+    # compiling a 60 ms read of a batch of views (EXPLAIN ANALYZE, docs/benchmarks.md).
+    connect_args["options"] = " ".join(filter(None, [connect_args.get("options"), "-c jit=off"]))
+    kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 
 

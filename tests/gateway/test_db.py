@@ -15,7 +15,7 @@ from sqlmodel import Session
 from gateway.db import make_engine, normalise_url, session_factory, transaction
 from gateway.members.models import Member, MemberRedirectURI
 from gateway.runtime import Runtime
-from tests.conftest import make_settings
+from tests.conftest import POSTGRES_URL, make_settings
 
 
 def _member(**overrides: object) -> Member:
@@ -45,6 +45,20 @@ def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path: object) -> None:
 def test_postgresql_urls_use_psycopg3() -> None:
     assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert make_engine("postgresql://u@127.0.0.1/db").dialect.driver == "psycopg"
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs ACCORD_TEST_POSTGRES_URL")
+def test_postgresql_sessions_run_without_jit_and_keep_given_options() -> None:
+    """JIT off (docs/benchmarks.md: 30-45 ms compiling a 60 ms read), and options a
+    caller passes (the tests' search_path) are kept beside it."""
+    assert POSTGRES_URL is not None
+    engine = make_engine(POSTGRES_URL, connect_args={"options": "-c work_mem=8MB"})
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SHOW jit")).scalar() == "off"
+            assert connection.execute(text("SHOW work_mem")).scalar() == "8MB"
+    finally:
+        engine.dispose()
 
 
 def test_foreign_keys_are_enforced(engine: Engine) -> None:
