@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlmodel import Session
 
 from consent import policy
@@ -330,6 +330,31 @@ def test_sql_counts_exactly_whom_the_policy_allows(
                 allowed += decision.allowed
         assert counted == allowed, asked
     assert allowed == 4  # only the fully covered four count for two categories
+
+
+def test_the_aggregate_tunes_postgresql_for_its_own_transaction_only(
+    people: People, alliance: Alliance, runtime: Runtime, standard: DataStandard
+) -> None:
+    """More work_mem, and no generic plan (blind to the brand and the sets) after a
+    statement has been prepared: within the sandbox's transaction, not after it."""
+    populate(people, 3)
+    query = parse({"measure": "count", "group_by": [TIER], "epsilon": 1}, standard)
+    with Session(runtime.engine) as session:
+        if session.get_bind().dialect.name != "postgresql":  # nothing to tune on SQLite
+            found = aggregate.exact(session, query, alliance.brand_a["id"], {}, utcnow())
+            assert sum(n for n, _ in found.values()) == 3
+            return
+        before = session.execute(text("SHOW work_mem")).scalar_one()
+        session.commit()
+        for _ in range(8):  # past psycopg's prepare threshold (5): the same answer
+            found = aggregate.exact(session, query, alliance.brand_a["id"], {}, utcnow())
+            assert sum(n for n, _ in found.values()) == 3
+            assert session.execute(text("SHOW work_mem")).scalar_one() == aggregate.WORK_MEM
+            shown = session.execute(text("SHOW plan_cache_mode")).scalar_one()
+            assert shown == "force_custom_plan"
+            session.commit()
+        assert session.execute(text("SHOW work_mem")).scalar_one() == before
+        assert session.execute(text("SHOW plan_cache_mode")).scalar_one() == "auto"
 
 
 @pytest.mark.anyio
