@@ -17,3 +17,7 @@ class InvalidDataRequest(FederationError, ValueError):
 
 class AccountingError(FederationError, ValueError):
     """An accounting input outside the domain of the mechanism or the conversion."""
+
+
+class InvalidRound(FederationError, ValueError):
+    """A DP-FedAvg round planned or run with arguments outside its mechanism's domain."""
