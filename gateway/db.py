@@ -103,7 +103,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # No JIT: the gateway's statements are short, and the planner's estimate for an
     # "= ANY(1,000 ids)" (hundreds of thousands of rows) made PostgreSQL spend 30-45 ms
     # compiling a 60 ms read of a batch of views (EXPLAIN ANALYZE, docs/benchmarks.md).
-    connect_args["options"] = " ".join(filter(None, [connect_args.get("options"), "-c jit=off"]))
+    # The keyword replaces the URL's own ``options``, so those are kept in it too.
+    given = parsed.query.get("options")
+    from_url = [given] if isinstance(given, str) else list(given or ())
+    connect_args["options"] = " ".join(
+        [*from_url, *filter(None, [connect_args.get("options")]), "-c jit=off"]
+    )
     kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 

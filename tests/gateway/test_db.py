@@ -50,13 +50,15 @@ def test_postgresql_urls_use_psycopg3() -> None:
 @pytest.mark.skipif(not POSTGRES_URL, reason="needs ACCORD_TEST_POSTGRES_URL")
 def test_postgresql_sessions_run_without_jit_and_keep_given_options() -> None:
     """JIT off (docs/benchmarks.md: 30-45 ms compiling a 60 ms read), and options a
-    caller passes (the tests' search_path) are kept beside it."""
+    caller passes, in the URL (the CLI tests' search_path) or as a keyword, kept."""
     assert POSTGRES_URL is not None
-    engine = make_engine(POSTGRES_URL, connect_args={"options": "-c work_mem=8MB"})
+    in_url = f"{POSTGRES_URL}?options=-c%20statement_timeout%3D7s"
+    engine = make_engine(in_url, connect_args={"options": "-c work_mem=8MB"})
     try:
         with engine.connect() as connection:
             assert connection.execute(text("SHOW jit")).scalar() == "off"
             assert connection.execute(text("SHOW work_mem")).scalar() == "8MB"
+            assert connection.execute(text("SHOW statement_timeout")).scalar() == "7s"
     finally:
         engine.dispose()
 
