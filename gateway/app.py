@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,6 +22,7 @@ from gateway.operator import api as operator_api
 from gateway.rights import api as rights_api
 from gateway.runtime import Runtime
 from gateway.sandbox import api as sandbox_api
+from gateway.serving import settle_heap
 from gateway.settings import Settings, load_settings
 from gateway.standard import api as standard_api
 from gateway.views import api as views_api
@@ -97,7 +97,5 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory gateway.app:create_app_from_env`` (several workers)."""
     app = create_app(load_settings())
-    # What start-up built lives as long as the worker: the collector need not walk it
-    # again on every full collection (fewer, shorter pauses under load).
-    gc.freeze()
+    settle_heap()  # what start-up built lives as long as the worker
     return app

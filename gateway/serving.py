@@ -12,6 +12,22 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+YOUNG_COLLECTION = 50_000  # net allocations between young collections (CPython: 700)
+
+
+def settle_heap() -> None:
+    """Tune the collector for serving, once start-up is done.
+
+    What start-up built lives as long as the process, so it is frozen out of every
+    later collection. And the young generation is collected every 50,000 net
+    allocations, not 700: a batch of 1,000 views holds some 100,000 objects alive while
+    it is built, and at 700 they were promoted to the old generation, whose full
+    collections then walked them: pauses of 100-700 ms, one batch in five
+    (docs/benchmarks.md). Garbage without cycles is freed by reference counting either
+    way; only cycles wait longer."""
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION, 10, 10)
+
 
 def _server(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Server:
     config = uvicorn.Config(
@@ -35,7 +51,7 @@ def run(
 ) -> None:
     """Serve until interrupted; ``on_started`` runs once the socket accepts connections."""
     server = _server(app, host, port, log_level)
-    gc.freeze()  # start-up's objects live as long as the process (see gateway.app)
+    settle_heap()
     if on_started is not None:
 
         def announce() -> None:
