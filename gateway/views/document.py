@@ -42,7 +42,7 @@ def dumps(value: Any) -> str:
 
 def derived(value: str) -> str:
     """The entry of a category the gateway computes per recipient (the pseudonymous id)."""
-    return dumps({"value": value, "merge": "derived"})
+    return f'{{"value":{dumps(value)},"merge":"derived"}}'  # as dumps() of the dict, faster
 
 
 def join(entries: Iterable[tuple[str, str]]) -> str:
