@@ -45,7 +45,7 @@ def _persons(rt: Runtime, session: SessionDep) -> Persons:
 
 
 def _views(session: SessionDep, rt: RuntimeDep) -> Views:
-    return Views(session, rt.standard, _persons(rt, session))
+    return Views(session, rt.standard, _persons(rt, session), reader=rt.sessions)
 
 
 ViewsDep = Annotated[Views, Depends(_views)]

@@ -13,7 +13,8 @@ queries, so a brand cannot tell them apart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +37,7 @@ from gateway.views.ingest import DERIVED
 
 SUBJECT = core(PairwiseSubject)
 MAX_SUBJECTS = 1000
+AHEAD_FROM = 50  # persons in a batch from which entries are read on a second connection
 NOBODY = "00000000-0000-0000-0000-000000000000"
 PSEUDONYM = "user.account.pseudonymous_id"  # no person has it: same queries, no answer
 
@@ -50,10 +52,29 @@ class View:
 
 
 class Views:
-    def __init__(self, session: Session, standard: DataStandard, persons: Persons) -> None:
+    """Views of one brand's subjects, read in the request's session.
+
+    With ``reader`` (a session factory), a batch of at least :data:`AHEAD_FROM` persons
+    reads their view entries on a second connection while the consent decisions are
+    made on the first, so the two run at once. The entries read ahead are those of
+    every stored category the purpose may show; the decision stays what chooses what a
+    view holds: a person granted all of them gets the entries read ahead, one granted
+    fewer has theirs read again for exactly those, and one granted none gets nothing.
+    The two reads may see different moments, which can only hide a value (deleted when
+    a consent ended after the decision) or bring none the decision does not grant.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        standard: DataStandard,
+        persons: Persons,
+        reader: Callable[[], Session] | None = None,
+    ) -> None:
         self.session = session
         self.standard = standard
         self.persons = persons
+        self.reader = reader
 
     def read(
         self,
@@ -69,11 +90,26 @@ class Views:
             raise InvalidRequest(f"ask for 1 to {MAX_SUBJECTS} subjects")
         persons = self._persons(brand, subs)
         found = list(dict.fromkeys(persons.values())) or [NOBODY]
-        granted = self._granted(brand, purpose, asked, found, now)
-        stored = {keys: [k for k in keys if k not in DERIVED] for keys in set(granted.values())}
-        entries_of = store.entries(
-            self.session, {person: stored[keys] for person, keys in granted.items()}
-        )
+        every = tuple(sorted(k for k in asked if k not in DERIVED))
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            early = (
+                ahead.submit(_read_apart, self.reader, dict.fromkeys(found, every))
+                if self.reader is not None and len(found) >= AHEAD_FROM
+                else None
+            )
+            granted = self._granted(brand, purpose, asked, found, now)
+            stored = {
+                keys: tuple(k for k in keys if k not in DERIVED) for keys in set(granted.values())
+            }
+            wanted = {person: stored[keys] for person, keys in granted.items()}
+            entries_of: dict[str, store.Entries] = {}
+            if early is not None:
+                read = early.result()
+                entries_of = {
+                    p: read[p] for p, keys in wanted.items() if keys == every and p in read
+                }
+                wanted = {p: keys for p, keys in wanted.items() if keys != every}
+            entries_of.update(store.entries(self.session, wanted))
         views: list[View | None] = []
         reads: list[Entry] = []
         for sub in subs:
@@ -147,6 +183,14 @@ class Views:
             )
             found.update({str(s): str(p) for s, p in rows})
         return found
+
+
+def _read_apart(
+    reader: Callable[[], Session], wanted: dict[str, tuple[str, ...]]
+) -> dict[str, store.Entries]:
+    """The entries, on a connection of their own (read only: closing rolls back)."""
+    with reader() as session:
+        return store.entries(session, wanted)
 
 
 def _shape(history: History, now: datetime) -> tuple[object, ...]:

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlmodel import Session
 
 from consent.taxonomy import DataStandard
 from gateway.db import utcnow
 from gateway.identity.persons import PERSON
 from gateway.runtime import Runtime
-from gateway.views.access_log import AccessLog
+from gateway.views.access_log import LOG, AccessLog
+from gateway.views.api import _persons
+from gateway.views.unified import AHEAD_FROM, Views
 from sdk import BadRequestError
 from tests.gateway.alliance import Alliance
-from tests.gateway.views.scene import People
+from tests.gateway.views.scene import People, member
 
 pytestmark = pytest.mark.anyio
 
@@ -282,3 +286,59 @@ def test_views_need_a_brand(people: People, client: TestClient) -> None:
     assert as_platform.status_code == 403
     missing = client.get("/v1/views/s", auth=people.brand_auth())
     assert missing.status_code == 400
+
+
+NARROW = ["user.account.pseudonymous_id", "user.demographic.city_tier"]
+
+
+async def test_a_large_batch_reads_entries_ahead_and_answers_as_one_read_would(
+    people: People, alliance: Alliance, runtime: Runtime, standard: DataStandard
+) -> None:
+    """From AHEAD_FROM persons, entries are read on a second connection while the
+    decisions are made; persons granted fewer categories are read again, and the
+    answer and the access log are those of the single-connection read."""
+    purpose = "marketing.brand_view"
+    necessity = sorted(standard.purposes[purpose].necessity)
+    subs, pushed = [], []
+    for n in range(AHEAD_FROM + 6):
+        person = people.person(f"u-{n}")
+        narrow = n % 7 == 3  # some grant fewer categories than the early read took
+        history, sub = people.consent(person, "a", purpose, NARROW if narrow else necessity)
+        if narrow:  # brand B's consent keeps their other values stored: A must not see them
+            people.consent(person, "b", purpose, necessity)
+        if n == 5:
+            people.withdraw(history.record.record_id)
+        subs.append(sub)
+        pushed.append(
+            {"platform_user_id": f"u-{n}", "observed_at": T0.isoformat(), "attributes": REDLEAF}
+        )
+    other = people.person("o-1")
+    _, other_brands = people.consent(other, "b", purpose, necessity)
+    assert people.push(pushed).status_code == 200
+    asked = [*subs, other_brands, "nobody"]
+    now = utcnow()
+    answers, reads, opened = [], [], []
+
+    def reader() -> Session:
+        opened.append(1)
+        return runtime.sessions()
+
+    for ahead in (reader, None):
+        with runtime.sessions() as session:
+            brand = member(session, alliance.brand_a["id"])
+            views = Views(session, standard, _persons(runtime, session), reader=ahead)
+            answers.append(views.read(brand, purpose, asked, None, now))
+            logged = session.execute(select(LOG.c.person_id, LOG.c.categories)).all()
+            reads.append(sorted((str(p), tuple(c)) for p, c in logged))
+            session.rollback()
+    assert opened == [1]
+    assert answers[0] == answers[1]
+    assert reads[0] == reads[1] and len(reads[0]) == len(subs) - 1
+    shown = [v for v in answers[0] if v is not None]
+    assert len(shown) == len(subs) - 1  # the withdrawn, the other brand's and nobody: None
+    wide = [v for v in shown if len(v.consented) == len(necessity)]
+    expected = set(REDLEAF) & set(necessity)
+    assert wide and all(expected <= set(json.loads(v.attributes)) for v in wide)
+    narrow_views = [v for v in shown if len(v.consented) < len(necessity)]
+    assert narrow_views  # read again for just what they grant, never the early read's
+    assert all(set(json.loads(v.attributes)) == set(NARROW) for v in narrow_views)
