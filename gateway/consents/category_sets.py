@@ -12,6 +12,7 @@ while any record cites it (a foreign key)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable
@@ -39,10 +40,22 @@ def digest(categories: Iterable[str]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@functools.lru_cache(maxsize=1024)
+def digest_of(categories: frozenset[str]) -> str:
+    """:func:`digest` of a frozen set, remembered: writers name the same few sets over
+    and over, and a record's write needs it twice (the set, then the record)."""
+    return digest(categories)
+
+
 def ensure(session: Session, sets: Iterable[Iterable[str]]) -> list[str]:
     """Store the sets not stored yet (one statement; concurrent writers of the same set
-    both succeed); their digests, in the order given."""
-    rows = {digest(s): canonical(s) for s in (list(s) for s in sets)}
+    both succeed); their distinct digests, in the order first given."""
+    rows: dict[str, list[str]] = {}
+    for given in sets:
+        frozen = frozenset(given)
+        key = digest_of(frozen)
+        if key not in rows:
+            rows[key] = canonical(frozen)
     insert_new_many(
         session, SET, [{"digest": key, "categories": value} for key, value in rows.items()]
     )

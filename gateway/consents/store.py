@@ -116,7 +116,7 @@ def _record_values(record: ConsentRecord) -> dict[str, object]:
         "recipient_name": recipient.name,
         "recipient_contact": recipient.contact,
         "purpose": record.purpose,
-        "categories_digest": category_sets.digest(record.categories),
+        "categories_digest": category_sets.digest_of(record.categories),
         "lawful_basis": record.lawful_basis.value,
         "consent_type": record.consent_type,
         "separate": record.separate,

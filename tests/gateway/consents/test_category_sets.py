@@ -64,6 +64,7 @@ def test_a_digest_names_the_set_not_its_order() -> None:
     assert category_sets.digest([TIER]) != category_sets.digest([TIER, DEVICE])
     expected = hashlib.sha256(b'["user.demographic.city_tier","user.device.type"]').hexdigest()
     assert category_sets.digest([DEVICE, TIER]) == expected
+    assert category_sets.digest_of(frozenset({TIER, DEVICE})) == expected
 
 
 def test_records_cite_their_set_and_each_set_is_stored_once(
