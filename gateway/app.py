@@ -25,6 +25,7 @@ from gateway.sandbox import api as sandbox_api
 from gateway.serving import settle_heap
 from gateway.settings import Settings, load_settings
 from gateway.standard import api as standard_api
+from gateway.training import api as training_api
 from gateway.views import api as views_api
 from gateway.views.ingest import AttributeRules
 from gateway.web import center, rights, signout
@@ -84,10 +85,15 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(views_api.router())
     app.include_router(sandbox_api.router())
     app.include_router(sandbox_api.operator_router())
+    app.include_router(training_api.router())
+    app.include_router(training_api.operator_router())
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
-        wider={views_api.ATTRIBUTES_PATH: settings.max_attribute_bytes},
+        wider={
+            views_api.ATTRIBUTES_PATH: settings.max_attribute_bytes,
+            training_api.MODELS_PATH: settings.max_model_bytes,
+        },
     )
     # Outermost: what it answers from memory never enters the framework.
     app.add_middleware(ExpressLane, runtime=rt, max_bytes=settings.max_body_bytes)

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         ge=1024,
         description="largest attribute batch accepted (POST /v1/attributes), in bytes",
     )
+    max_model_bytes: int = Field(
+        default=67_108_864,
+        ge=1024,
+        description="largest model registration accepted (POST /v1/admin/models), in bytes",
+    )
     secret_key: SecretStr = Field(
         default=SecretStr(DEV_SECRETS["secret_key"]),
         description="signs sessions and CSRF tokens",

@@ -12,6 +12,7 @@ from gateway.oauth import models as oauth
 from gateway.operator import asks as operator
 from gateway.rights import models as rights
 from gateway.sandbox import models as sandbox
+from gateway.training import models as training
 from gateway.views import models as views
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "operator",
     "rights",
     "sandbox",
+    "training",
     "views",
 ]

@@ -55,6 +55,7 @@ from sdk.merkle import (
     verify_inclusion,
     verify_inclusion_of_hash,
 )
+from sdk.operator import AsyncOperatorClient, OperatorClient
 from sdk.platform import AsyncPlatformClient, PlatformClient
 from sdk.receipts import ReceiptError, VerifiedReceipt, verify_receipt
 from sdk.receiver import set_receiver
@@ -71,6 +72,15 @@ from sdk.streams import (
     TransmitterConfig,
 )
 from sdk.tokens import ExchangedToken, SignIn, TokenSet, UserInfo
+from sdk.training import (
+    ModelInfo,
+    OperatorToken,
+    RoundPlan,
+    RoundRecord,
+    SampledAccount,
+    TrainingBudget,
+    TrainingRun,
+)
 from sdk.views import AttributeValue, Source, View
 
 __version__ = VERSION
@@ -80,6 +90,7 @@ __all__ = [
     "AccordError",
     "AllianceSalt",
     "AsyncBrandClient",
+    "AsyncOperatorClient",
     "AsyncPlatformClient",
     "AttributeProblem",
     "AttributeRecord",
@@ -113,9 +124,12 @@ __all__ = [
     "KeyCache",
     "LocalText",
     "LogInfo",
+    "ModelInfo",
     "NewConsent",
     "NotFoundError",
     "Notice",
+    "OperatorClient",
+    "OperatorToken",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "PlatformClient",
@@ -129,7 +143,10 @@ __all__ = [
     "RecordError",
     "ResponseError",
     "RightsRequestInfo",
+    "RoundPlan",
+    "RoundRecord",
     "SaltVersion",
+    "SampledAccount",
     "SandboxResult",
     "SecurityEvent",
     "ServerError",
@@ -141,6 +158,8 @@ __all__ = [
     "StreamDelivery",
     "StreamStatus",
     "TokenSet",
+    "TrainingBudget",
+    "TrainingRun",
     "TransmitterConfig",
     "TransportError",
     "UserInfo",

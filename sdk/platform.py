@@ -11,6 +11,7 @@ from sdk.rights import RightsOperations
 from sdk.signin import SignInOperations
 from sdk.standard import GatewayOperations
 from sdk.streams import StreamOperations
+from sdk.training import ModelOperations
 
 
 class PlatformOperations(
@@ -23,6 +24,7 @@ class PlatformOperations(
     HintOperations,
     RelyingPartyOperations,
     AttributeOperations,
+    ModelOperations,
 ):
     """Operations of a member platform."""
 

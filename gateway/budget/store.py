@@ -24,8 +24,11 @@ class SqlBudgetStore:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def cap(self, population: str) -> Cap | None:
-        row = self.session.get(BudgetCap, population)
+    def cap(self, population: str, *, lock: bool = False) -> Cap | None:
+        """The population's cap; ``lock`` holds its row (PostgreSQL: FOR UPDATE) until the
+        transaction ends, so releases that must see each other's charges (training
+        rounds composed in RDP) run one at a time. SQLite has one writer at a time."""
+        row = self.session.get(BudgetCap, population, with_for_update=lock or None)
         if row is None:
             return None
         return Cap(row.population, Period(row.period), row.epsilon, row.delta)

@@ -5,6 +5,15 @@ from __future__ import annotations
 import sdk
 
 PUBLIC = [
+    "AsyncOperatorClient",
+    "OperatorClient",
+    "OperatorToken",
+    "ModelInfo",
+    "RoundPlan",
+    "RoundRecord",
+    "SampledAccount",
+    "TrainingBudget",
+    "TrainingRun",
     "AttributeProblem",
     "AttributeRecord",
     "AttributeValue",
