@@ -1,7 +1,7 @@
 """The federation package's errors: one tree, so a caller (``accord train``) can catch
 them all and show the message, which always says what was wrong and with which value.
 
-Both kinds are also ``ValueError``: they are refusals of arguments.
+Every kind is also ``ValueError``: they are refusals of arguments.
 """
 
 from __future__ import annotations
@@ -21,3 +21,7 @@ class AccountingError(FederationError, ValueError):
 
 class InvalidRound(FederationError, ValueError):
     """A DP-FedAvg round planned or run with arguments outside its mechanism's domain."""
+
+
+class InvalidGame(FederationError, ValueError):
+    """Contribution scores asked of a game, or with settings, they cannot be computed for."""
