@@ -46,7 +46,7 @@ from gateway.runtime import Runtime
 from gateway.training.models import TrainingPick, TrainingRound, TrainingRun
 
 ACCOUNTANT = "rdp"  # federation.accounting: sampled Gaussian, integer orders 2..256
-CONVERSION = Conversion.classic  # RDP -> (ε, δ) as in the DP-FedAvg paper; see docs
+CONVERSION = Conversion.improved  # RDP -> (ε, δ), Balle et al. 2020 Thm. 21 (docs)
 PAGE = 500  # eligible consents read per query while building a round's population
 _KEY_DOMAIN = b"accord.training-run-key\x00"
 

@@ -110,7 +110,7 @@ async def test_a_round_samples_consenting_persons_only_with_shares_summing_to_on
         plan = await operator.plan_round(run_id, 1)
     assert plan.population == len(consenting) == 18
     assert (plan.sampling_rate, plan.clip_norm, plan.noise_multiplier) == (Q, C, Z)
-    expected = accountant(1).epsilon(DELTA, Conversion.classic).epsilon
+    expected = accountant(1).epsilon(DELTA, Conversion.improved).epsilon
     assert plan.epsilon_charged == pytest.approx(expected, rel=1e-12)
     assert plan.budget.delta_spent == DELTA  # δ is charged once, with the first round
 
@@ -152,7 +152,7 @@ async def test_a_round_past_the_cap_is_refused_and_the_ledger_equals_the_account
     crowd: Crowd, runtime: Runtime
 ) -> None:
     populate(crowd)
-    cap = accountant(3).epsilon(DELTA, Conversion.classic).epsilon * 1.001  # room for 3
+    cap = accountant(3).epsilon(DELTA, Conversion.improved).epsilon * 1.001  # room for 3
     run_id = await start(crowd, epsilon=cap)
     async with crowd.operator_client() as operator:
         for number in (1, 2, 3):
@@ -164,13 +164,13 @@ async def test_a_round_past_the_cap_is_refused_and_the_ledger_equals_the_account
         run = await operator.training_run(run_id)
         budget = await operator.training_budget(PURPOSE)
     assert run.state == "stopped" and len(run.rounds) == 3 and "ε" in (run.reason or "")
-    composed = accountant(3).epsilon(DELTA, Conversion.classic).epsilon
+    composed = accountant(3).epsilon(DELTA, Conversion.improved).epsilon
     assert budget.epsilon_spent == pytest.approx(composed, rel=1e-9)
     assert run.rounds[-1].epsilon_total == pytest.approx(composed, rel=1e-12)
     with runtime.sessions() as session:
         charges = SqlBudgetStore(session).charges(f"training:{PURPOSE}")
     assert len(charges) == 3 and all(c.accountant == "rdp" for c in charges)
-    assert charges[-1].details["conversion"] == "classic"
+    assert charges[-1].details["conversion"] == "improved"
     assert charges[-1].details["orders"][:2] == [2, 3] and charges[-1].details["delta"] == DELTA
     assert sum(c.epsilon for c in charges) == pytest.approx(composed, rel=1e-9)
 
@@ -184,8 +184,8 @@ async def test_two_runs_on_one_population_compose_in_the_ledger(crowd: Crowd) ->
         for number in (1, 2):
             await operator.plan_round(second, number)
         budget = await operator.training_budget(PURPOSE)
-    five = accountant(5).epsilon(DELTA, Conversion.classic).epsilon
-    apart = sum(accountant(n).epsilon(DELTA, Conversion.classic).epsilon for n in (3, 2))
+    five = accountant(5).epsilon(DELTA, Conversion.improved).epsilon
+    apart = sum(accountant(n).epsilon(DELTA, Conversion.improved).epsilon for n in (3, 2))
     assert budget.epsilon_spent == pytest.approx(five, rel=1e-9)
     assert budget.epsilon_spent < apart  # composed in RDP, not added
     assert budget.delta_spent == DELTA
@@ -307,7 +307,7 @@ async def test_a_model_is_registered_with_the_gateways_card_and_downloaded(
     card = first.card
     assert (first.version, second.version) == (1, 2)
     assert card["privacy"]["epsilon"] == pytest.approx(
-        accountant(2).epsilon(DELTA, Conversion.classic).epsilon
+        accountant(2).epsilon(DELTA, Conversion.improved).epsilon
     )
     assert card["privacy"]["delta"] == DELTA and card["privacy"]["accountant"] == "rdp"
     assert card["mechanism"]["sampling_rate"] == Q and card["rounds"] == 2
