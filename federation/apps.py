@@ -18,6 +18,16 @@ only sums on the wire, the shape person-level DP-FedAvg
 (:mod:`federation.dp_fedavg`) keeps. An ``evaluate`` message carries ``arrays``; the
 reply's ``metrics`` has the platform's ``accuracy`` on its own partition.
 
+**DP-FedAvg.** With ``mode = "dp"`` the server runs :func:`federation.training.train`:
+person-level DP-FedAvg, each round planned by a coordinator. With ``gateway`` set, the
+gateway plans (:class:`~federation.coordinators.GatewayCoordinator`; the operator
+token comes from the ServerApp's environment, ``ACCORD_OPERATOR_TOKEN``, never from
+the run config) and each platform reads its picks through its own SDK client (node
+config ``gateway``, ``client-id`` and ``client-secret-file``); otherwise a
+:class:`~federation.coordinators.LocalCoordinator` plans in the ServerApp and sends each
+platform its picks in the message (experiments on generated data). A ``query``
+message first asks every node which platform it serves.
+
 **Results.** When ``results-dir`` is set, the ServerApp writes ``result.json`` there
 (atomically, after every round), so a caller can wait for it without parsing logs.
 """
@@ -46,9 +56,17 @@ from flwr.app import (
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
-from federation import model
+from federation import model, training
 from federation.alliance_data import FEATURES, Alliance, alliance
+from federation.coordinators import (
+    GatewayCoordinator,
+    LocalCoordinator,
+    consenting_accounts,
+    gateway_picks,
+)
+from federation.dp_fedavg import Placement, Plan
 from federation.errors import FederationError
+from sdk import ClientSecretBasic, OperatorClient, OperatorToken, PlatformClient
 
 server = ServerApp()
 client = ClientApp()
@@ -96,10 +114,19 @@ def _partition_id(context: Context) -> int:
 # --- ClientApp: one platform ----------------------------------------------------------
 
 
+@client.query()
+def query(msg: Message, context: Context) -> Message:
+    """Which platform this node serves (the server maps nodes to platforms)."""
+    metrics = MetricRecord({"platform": _partition_id(context)})
+    return Message(RecordDict({"metrics": metrics}), reply_to=msg)
+
+
 @client.train()
 def train(msg: Message, context: Context) -> Message:
-    data = _run_alliance(context.run_config).partition(_partition_id(context))
     config = msg.content.config_records["config"]
+    if config.get("mode") == "dp":
+        return _dp_train(msg, context, config)
+    data = _run_alliance(context.run_config).partition(_partition_id(context))
     before = msg.content.array_records["arrays"].to_numpy_ndarrays()
     local = model.build(len(FEATURES), seed=0)
     model.set_arrays(local, before)
@@ -141,6 +168,53 @@ def evaluate(msg: Message, context: Context) -> Message:
     return Message(RecordDict({"metrics": metrics}), reply_to=msg)
 
 
+def _dp_train(msg: Message, context: Context, config: ConfigRecord) -> Message:
+    platform = _partition_id(context)
+    data = _run_alliance(context.run_config).partition(platform)
+    planned = training.Planned(
+        Plan(
+            _setting(config, "round", int),
+            _setting(config, "q", float),
+            _setting(config, "clip", float),
+            _setting(config, "z", float),
+            Placement(_setting(config, "placement", str)),
+            _setting(config, "platforms", int),
+            _setting(config, "population", int),
+        ),
+        _setting(config, "run-id", str),
+        _setting(config, "epsilon", float),
+        _setting(config, "delta", float),
+    )
+    hyper = training.Hyper(
+        rounds=1,
+        local_steps=_setting(config, "local-steps", int),
+        local_lr=_setting(config, "local-lr", float),
+    )
+    arrays = msg.content.array_records["arrays"].to_numpy_ndarrays()
+    request = training.RoundRequest(planned, [np.asarray(a, np.float32) for a in arrays], hyper)
+    if "picks" in msg.content.array_records:
+        accounts, shares = msg.content.array_records["picks"].to_numpy_ndarrays()
+        picks = [(str(int(a)), float(w)) for a, w in zip(accounts, shares, strict=True)]
+    else:
+        picks = gateway_picks(_platform_client(context), planned.run_id, planned.plan.round)
+    seed = _setting(context.run_config, "noise-seed", int)
+    noise = np.random.default_rng(
+        None if seed < 0 else [seed, planned.plan.round, platform]
+    )  # entropy from the OS unless a test fixes it
+    total = training.contribute(request, data, picks, noise)
+    content = RecordDict(
+        {"total": ArrayRecord([total]), "metrics": MetricRecord({"platform": platform})}
+    )
+    return Message(content, reply_to=msg)
+
+
+def _platform_client(context: Context) -> PlatformClient:
+    node = context.node_config
+    secret = Path(_setting(node, "client-secret-file", str)).read_text(encoding="utf-8").strip()
+    auth = ClientSecretBasic(_setting(node, "client-id", str), secret)
+    return PlatformClient(_setting(node, "gateway", str), auth=auth)
+
+
 # --- ServerApp ------------------------------------------------------------------------
 
 
@@ -180,6 +254,13 @@ def _replies(
 
 @server.main()
 def main(grid: Grid, context: Context) -> None:
+    if context.run_config.get("mode", "fedavg") == "dp":
+        _dp_main(grid, context)
+        return
+    _fedavg_main(grid, context)
+
+
+def _fedavg_main(grid: Grid, context: Context) -> None:
     cfg = context.run_config
     rounds = _setting(cfg, "num-server-rounds", int)
     timeout = _setting(cfg, "round-timeout", float)
@@ -255,3 +336,132 @@ def main(grid: Grid, context: Context) -> None:
     }
     result["finished"] = True
     _write_result(results_dir, result)
+
+
+# --- ServerApp: DP-FedAvg --------------------------------------------------------------
+
+
+def _platforms_of(grid: Grid, nodes: list[int], timeout: float) -> dict[int, int]:
+    """node id -> the platform (partition) it serves."""
+    asked = [
+        Message(RecordDict({}), dst_node_id=node, message_type=MessageType.QUERY) for node in nodes
+    ]
+    replies, _ = _replies(grid, asked, timeout)
+    return {
+        r.metadata.src_node_id: _setting(r.content.metric_records["metrics"], "platform", int)
+        for r in replies
+    }
+
+
+def _coordinator(cfg: UserConfig, data: Alliance) -> training.Coordinator:
+    q, clip, z = (_setting(cfg, k, float) for k in ("q", "clip", "z"))
+    placement = Placement(_setting(cfg, "placement", str))
+    gateway = _setting(cfg, "gateway", str)
+    if gateway:
+        token = os.environ.get("ACCORD_OPERATOR_TOKEN", "")
+        operator = OperatorClient(gateway, auth=OperatorToken(token))
+        run = operator.start_run(
+            name=_setting(cfg, "run-name", str),
+            purpose="train_ai_system.profile_model",
+            platforms=_setting(cfg, "platform-names", str).split(","),
+            sampling_rate=q,
+            clip_norm=clip,
+            noise_multiplier=z,
+            rounds=_setting(cfg, "num-server-rounds", int),
+            placement=placement.value,
+        )
+        return GatewayCoordinator(operator, run.id)
+    partitions = [data.partition(p) for p in range(data.platforms)]
+    consenting = consenting_accounts(
+        [np.unique(p.person) for p in partitions],
+        _setting(cfg, "consent-rate", float),
+        _setting(cfg, "seed", int),
+    )
+    delta = _setting(cfg, "delta", float) or data.persons**-1.1
+    return LocalCoordinator(
+        consenting,
+        sampling_rate=q,
+        clip_norm=clip,
+        noise_multiplier=z,
+        placement=placement,
+        epsilon_cap=_setting(cfg, "epsilon-cap", float),
+        delta=delta,
+        run_id=str(context_run_id(cfg)),
+    )
+
+
+def context_run_id(cfg: UserConfig) -> str:
+    return f"local-{_setting(cfg, 'seed', int)}"
+
+
+def _dp_main(grid: Grid, context: Context) -> None:
+    cfg = context.run_config
+    timeout = _setting(cfg, "round-timeout", float)
+    results_dir = _setting(cfg, "results-dir", str)
+    data = _run_alliance(cfg)
+    nodes = _wait_for_nodes(grid, _setting(cfg, "min-nodes", int), timeout)
+    platform_of = _platforms_of(grid, nodes, timeout)
+    coordinator = _coordinator(cfg, data)
+    report: dict[str, Any] = {"run_id": context.run_id, "mode": "dp", "nodes": len(nodes)}
+
+    def send(request: training.RoundRequest) -> tuple[list[training.Reply], list[str]]:
+        planned, plan = request.planned, request.planned.plan
+        config = ConfigRecord(
+            {
+                "mode": "dp",
+                "run-id": planned.run_id,
+                "round": plan.round,
+                "q": plan.sampling_rate,
+                "clip": plan.clip_norm,
+                "z": plan.noise_multiplier,
+                "placement": plan.placement.value,
+                "platforms": plan.platforms,
+                "population": plan.population,
+                "epsilon": planned.epsilon,
+                "delta": planned.delta,
+                "local-steps": request.hyper.local_steps,
+                "local-lr": request.hyper.local_lr,
+            }
+        )
+        messages = []
+        for node, platform in platform_of.items():
+            records: dict[str, Any] = {"arrays": ArrayRecord(request.arrays), "config": config}
+            if planned.picks is not None:
+                accounts = np.array([int(a) for a, _ in planned.picks[platform]], np.int64)
+                shares = np.array([w for _, w in planned.picks[platform]], np.float64)
+                records["picks"] = ArrayRecord([accounts, shares])
+            messages.append(
+                Message(RecordDict(records), dst_node_id=node, message_type=MessageType.TRAIN)
+            )
+        good, lost = _replies(grid, messages, timeout)
+        replies = [
+            training.Reply(
+                _setting(r.content.metric_records["metrics"], "platform", int),
+                np.asarray(r.content.array_records["total"].to_numpy_ndarrays()[0], np.float64),
+            )
+            for r in good
+        ]
+        return replies, lost
+
+    def progress(log: training.RoundLog) -> None:
+        report["progress"] = vars(log)
+        _write_result(results_dir, {**report, "finished": False})
+
+    result = training.train(
+        coordinator,
+        send,
+        training.Hyper(
+            rounds=_setting(cfg, "num-server-rounds", int),
+            local_steps=_setting(cfg, "local-steps", int),
+            local_lr=_setting(cfg, "local-lr", float),
+            server_lr=_setting(cfg, "server-lr", float),
+        ),
+        data.validation(),
+        seed=_setting(cfg, "seed", int),
+        noise=np.random.default_rng(),
+        on_round=progress,
+    )
+    report.update(result.summary())
+    if isinstance(coordinator, LocalCoordinator):
+        report["ledger_epsilon"] = sum(c.epsilon for c in coordinator.charges)
+    _write_result(results_dir, {**report, "finished": True})

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import httpx
+import pytest
 
 from consent.journal import Evidence
 from consent.records import Actor
@@ -14,6 +15,7 @@ from gateway.consents.service import Consents, Terms
 from gateway.db import transaction
 from gateway.identity.persons import ACCOUNT, PERSON
 from gateway.runtime import Runtime
+from gateway.settings import Settings
 from sdk import AsyncOperatorClient, OperatorToken
 from tests.gateway.alliance import Alliance
 from tests.gateway.views.scene import NOTICE, member
@@ -73,3 +75,8 @@ class Crowd:
             Consents(session, self.runtime).withdraw(
                 self.records[(person, platform)], Evidence(Actor.person, "consent_center")
             )
+
+
+@pytest.fixture
+def crowd(alliance: Alliance, runtime: Runtime, settings: Settings) -> Crowd:
+    return Crowd(alliance, runtime, settings.operator_token.get_secret_value())

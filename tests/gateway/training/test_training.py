@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 from federation.accounting import Conversion, RdpAccountant, SampledGaussian
 from gateway.budget.store import SqlBudgetStore
 from gateway.runtime import Runtime
-from gateway.settings import Settings
 from sdk import (
     AsyncPlatformClient,
     ConflictError,
@@ -24,7 +23,6 @@ from sdk import (
     PermissionDeniedError,
     ResponseError,
 )
-from tests.gateway.alliance import Alliance
 from tests.gateway.training.scene import PURPOSE, Crowd
 
 Q, C, Z = 0.5, 1.0, 1.2
@@ -41,11 +39,6 @@ RUN = {
     "noise_multiplier": 1.0,
     "rounds": 5,
 }
-
-
-@pytest.fixture
-def crowd(alliance: Alliance, runtime: Runtime, settings: Settings) -> Crowd:
-    return Crowd(alliance, runtime, settings.operator_token.get_secret_value())
 
 
 def populate(crowd: Crowd, size: int = 24) -> dict[str, dict[str, str]]:
