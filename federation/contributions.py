@@ -255,9 +255,7 @@ def shapley(
     that can be recomputed when audited.
     """
     if exact_up_to > MAX_EXACT_PLAYERS:
-        raise InvalidGame(
-            f"exact_up_to must be at most {MAX_EXACT_PLAYERS}, got {exact_up_to!r}"
-        )
+        raise InvalidGame(f"exact_up_to must be at most {MAX_EXACT_PLAYERS}, got {exact_up_to!r}")
     if players <= exact_up_to:
         return shapley_exact(players, utility)
     return shapley_monte_carlo(
