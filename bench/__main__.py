@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench import schema
 from bench.consent import decisions, proofs, writes
+from bench.federation import fedprox
 from bench.measure import Targets
 from bench.oidc import tokens
 from bench.views import run as views
@@ -13,7 +14,7 @@ def main() -> None:
     """Every benchmark runs; a missed target then fails the whole run."""
     targets = Targets()
     schema.main()
-    for module in (decisions, proofs, writes, tokens, views):
+    for module in (decisions, proofs, writes, tokens, views, fedprox):
         module.main(targets)
     targets.finish()
 

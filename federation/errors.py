@@ -20,7 +20,8 @@ class AccountingError(FederationError, ValueError):
 
 
 class InvalidRound(FederationError, ValueError):
-    """A DP-FedAvg round planned or run with arguments outside its mechanism's domain."""
+    """A training round (DP-FedAvg, or the FedProx protocol's FedAvg) planned or run with
+    arguments outside its domain."""
 
 
 class InvalidGame(FederationError, ValueError):
