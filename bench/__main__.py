@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench import schema
 from bench.consent import decisions, proofs, writes
-from bench.federation import fedprox
+from bench.federation import alliance, fedprox
 from bench.measure import Targets
 from bench.oidc import tokens
 from bench.views import run as views
@@ -14,7 +14,7 @@ def main() -> None:
     """Every benchmark runs; a missed target then fails the whole run."""
     targets = Targets()
     schema.main()
-    for module in (decisions, proofs, writes, tokens, views, fedprox):
+    for module in (decisions, proofs, writes, tokens, views, fedprox, alliance):
         module.main(targets)
     targets.finish()
 

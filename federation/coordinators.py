@@ -65,6 +65,7 @@ class LocalCoordinator:
         self.ledger = ledger
         self.accountant = RdpAccountant()
         self.charges: list[Charge] = []  # this run's, in order
+        self._persons: list[str] | None = None
         self.state = "running"
 
     def consent(self, platform: int, accounts: Sequence[str], given: bool) -> None:
@@ -72,9 +73,12 @@ class LocalCoordinator:
             self.holders[platform].update if given else self.holders[platform].difference_update
         )
         change(accounts)
+        self._persons = None
 
     def plan(self, number: int) -> Planned:
-        persons = sorted(set().union(*self.holders))
+        if self._persons is None:  # the population changes only with consents
+            self._persons = sorted(set().union(*self.holders))
+        persons = self._persons
         if not persons:
             raise InvalidRound("no person consents on any platform")
         plan = Plan(number, self.q, self.c, self.z, self.placement, len(self.holders), len(persons))
