@@ -56,7 +56,7 @@ from flwr.app import (
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
-from federation import model, training
+from federation import training
 from federation.alliance_data import FEATURES, Alliance, alliance
 from federation.coordinators import (
     GatewayCoordinator,
@@ -126,6 +126,10 @@ def train(msg: Message, context: Context) -> Message:
     config = msg.content.config_records["config"]
     if config.get("mode") == "dp":
         return _dp_train(msg, context, config)
+    # torch on first use only: every ClientApp message starts a process, a DP round
+    # never needs torch, and importing it takes about two seconds.
+    from federation import model  # noqa: PLC0415
+
     data = _run_alliance(context.run_config).partition(_partition_id(context))
     before = msg.content.array_records["arrays"].to_numpy_ndarrays()
     local = model.build(len(FEATURES), seed=0)
@@ -154,6 +158,10 @@ def train(msg: Message, context: Context) -> Message:
 
 @client.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
+    # torch on first use only: every ClientApp message starts a process, a DP round
+    # never needs torch, and importing it takes about two seconds.
+    from federation import model  # noqa: PLC0415
+
     data = _run_alliance(context.run_config).partition(_partition_id(context))
     local = model.build(len(FEATURES), seed=0)
     model.set_arrays(local, msg.content.array_records["arrays"].to_numpy_ndarrays())
@@ -261,6 +269,10 @@ def main(grid: Grid, context: Context) -> None:
 
 
 def _fedavg_main(grid: Grid, context: Context) -> None:
+    # torch on first use only: every ClientApp message starts a process, a DP round
+    # never needs torch, and importing it takes about two seconds.
+    from federation import model  # noqa: PLC0415
+
     cfg = context.run_config
     rounds = _setting(cfg, "num-server-rounds", int)
     timeout = _setting(cfg, "round-timeout", float)
@@ -342,15 +354,23 @@ def _fedavg_main(grid: Grid, context: Context) -> None:
 
 
 def _platforms_of(grid: Grid, nodes: list[int], timeout: float) -> dict[int, int]:
-    """node id -> the platform (partition) it serves."""
-    asked = [
-        Message(RecordDict({}), dst_node_id=node, message_type=MessageType.QUERY) for node in nodes
-    ]
-    replies, _ = _replies(grid, asked, timeout)
-    return {
-        r.metadata.src_node_id: _setting(r.content.metric_records["metrics"], "platform", int)
-        for r in replies
-    }
+    """node id -> the platform (partition) it serves; nodes are asked again until each
+    answered or ``timeout`` passed (a node's first message starts its ClientApp)."""
+    mapping: dict[int, int] = {}
+    deadline = time.monotonic() + timeout
+    while len(mapping) < len(nodes) and time.monotonic() < deadline:
+        asked = [
+            Message(RecordDict({}), dst_node_id=node, message_type=MessageType.QUERY)
+            for node in nodes
+            if node not in mapping
+        ]
+        replies, _ = _replies(grid, asked, max(1.0, deadline - time.monotonic()))
+        for reply in replies:
+            metrics = reply.content.metric_records["metrics"]
+            mapping[reply.metadata.src_node_id] = _setting(metrics, "platform", int)
+    if not mapping:
+        raise FederationError(f"no node said which platform it serves within {timeout}s")
+    return mapping
 
 
 def _coordinator(cfg: UserConfig, data: Alliance) -> training.Coordinator:

@@ -10,10 +10,8 @@ Learning of Deep Networks from Decentralized Data", Alg. 1) weights each platfor
 update by its number of rows: :func:`weighted_update` sends the sum n·Δ, the server
 divides the sum of those by the sum of the n (:func:`apply_mean`).
 
-:func:`person_updates` is the person-level variant :mod:`federation.dp_fedavg` needs:
-each row (one person's row on this platform) trained on alone, all at once. For
-logistic regression the per-example gradient is closed-form, (σ(w·x + b) − y)·[x, 1],
-so a person's few local gradient steps are a vectorised loop over steps, not persons.
+:func:`federation.logistic.person_updates` is the person-level variant
+:mod:`federation.dp_fedavg` needs, in numpy (no torch) for DP rounds.
 """
 
 from __future__ import annotations
@@ -138,31 +136,3 @@ def apply_mean(
     mean = np.sum(vectors, axis=0) / total_weight
     like = [np.asarray(a, dtype=np.float32) for a in arrays]
     return [a + m for a, m in zip(like, unflatten(mean.astype(np.float32), like), strict=True)]
-
-
-def person_updates(
-    arrays: Sequence[NDArray[np.floating]],
-    x: NDArray[np.float32],
-    y: NDArray[np.int64],
-    *,
-    steps: int,
-    lr: float,
-) -> NDArray[np.float64]:
-    """Each row's own update: ``steps`` full gradient steps on that row alone, flattened.
-
-    Row i of the result is the change to :func:`federation.dp_fedavg.flatten` of
-    ``arrays`` (weight then bias) that training on row i alone makes. All rows step
-    together: one matrix operation per step.
-    """
-    if steps < 1 or not lr > 0:
-        raise ValueError(f"need steps >= 1 and lr > 0; got {steps}, {lr}")
-    weight, bias = (np.asarray(a, dtype=np.float64) for a in arrays)
-    features = np.asarray(x, dtype=np.float64)
-    labels = np.asarray(y, dtype=np.float64)
-    w = np.broadcast_to(weight.reshape(-1), features.shape).copy()  # (rows, d)
-    b = np.full(len(labels), float(bias.reshape(-1)[0]))  # (rows,)
-    for _ in range(steps):
-        error = 1 / (1 + np.exp(-(np.einsum("ij,ij->i", w, features) + b))) - labels
-        w -= lr * error[:, None] * features
-        b -= lr * error
-    return np.hstack([w - weight.reshape(1, -1), (b - bias.reshape(-1)[0])[:, None]])

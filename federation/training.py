@@ -11,7 +11,7 @@ A round, in order:
    gateway (:class:`federation.links.GatewayCoordinator`) nobody else sees who was drawn.
    A refused charge (:class:`BudgetStop`) ends the run cleanly with the last good model.
 2. Each platform learns its own sampled accounts and their shares of the clipping norm,
-   computes each one's update from that person's row (:func:`model.person_updates`),
+   computes each one's update from that person's row (:func:`logistic.person_updates`),
    clips it to share·C and sums (:func:`dp_fedavg.platform_sum`), adding its noise share
    when the noise is distributed.
 3. The trainer adds the sums (and the noise, when central), divides by q·N and applies
@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from federation import contributions, dp_fedavg, model
+from federation import contributions, dp_fedavg, logistic
 from federation.alliance_data import FEATURES, PlatformData, Validation
 from federation.dp_fedavg import Placement, Plan, Vector
 from federation.errors import FederationError, InvalidRound
@@ -149,7 +149,7 @@ def train(
     on_round: Callable[[RoundLog], None] | None = None,
 ) -> Result:
     """Run rounds until ``hyper.rounds`` or a refusal; the coordinator learns the end."""
-    arrays = model.get_arrays(model.build(len(FEATURES), seed=seed))
+    arrays = logistic.initial(len(FEATURES), seed)
     result = Result("", arrays, initial_accuracy=_accuracy(arrays, validation))
     per_round: list[contributions.Scores] = []
     try:
@@ -162,6 +162,8 @@ def train(
                 break
             result.run_id = planned.run_id
             replies, lost = send(RoundRequest(planned, result.arrays, hyper))
+            if not replies:
+                raise InvalidRound(f"round {number}: no platform replied ({'; '.join(lost)})")
             update, scores = _combine(
                 planned.plan, result.arrays, replies, noise, validation, hyper
             )
@@ -211,7 +213,7 @@ def contribute(
     if not len(rows):
         updates = np.zeros((0, sum(a.size for a in request.arrays)))
     else:
-        updates = model.person_updates(
+        updates = logistic.person_updates(
             request.arrays,
             data.x[rows],
             data.y[rows],

@@ -25,9 +25,10 @@ Method, per seed (the data set, the initial model and every draw follow from it)
   applied update; the same rounds run again with z = 0 (no noise, no charge, the same
   sample and clipping) as the non-private round of the same protocol. The ratio of
   the medians is the target's figure. A full-partition FedAvg round is timed too.
-- **Sweep** (``--sweep``, seed 0): z is set for ε ∈ {0.5, 1, 2, 3, 5, 8} over the same
-  rounds (:func:`federation.accounting.noise_multiplier_for`); ``--plot`` draws
-  accuracy against ε with the non-private accuracy as a line (matplotlib).
+- **Sweep** (``--sweep``, seed 0, N and N/10 persons): z is set for ε ∈ {0.5, 1, 2, 3,
+  5, 8} over the same rounds (:func:`federation.accounting.noise_multiplier_for`);
+  ``--plot`` draws accuracy against ε, with each N's non-private accuracy and the
+  majority-class rate as lines (matplotlib).
 """
 
 from __future__ import annotations
@@ -164,60 +165,73 @@ def main(targets: Targets | None = None, argv: Sequence[str] | None = None) -> N
             f" | {1000 * row['fedavg_round_seconds']:.1f} ms |"
         )
     rows = figures["seeds"]
-    gap = statistics.median(r["gap_points"] for r in rows)
-    epsilon = max(r["epsilon"] for r in rows)
-    ratio = statistics.median(r["dp_round_seconds"] / r["z0_round_seconds"] for r in rows)
-    print(f"\nmedian gap {gap:.2f} points at ε ≤ {epsilon:.3f}; DP/non-private round {ratio:.2f}×")
-    figures.update({"median_gap_points": gap, "max_epsilon": epsilon, "round_ratio": ratio})
+    if rows:
+        gap = statistics.median(r["gap_points"] for r in rows)
+        epsilon = max(r["epsilon"] for r in rows)
+        ratio = statistics.median(r["dp_round_seconds"] / r["z0_round_seconds"] for r in rows)
+        print(f"\nmedian gap {gap:.2f} points at ε ≤ {epsilon:.3f}; DP/non-private {ratio:.2f}×")
+        figures.update({"median_gap_points": gap, "max_epsilon": epsilon, "round_ratio": ratio})
 
     if args.sweep:
-        data = alliance(args.persons, 0)
-        delta = args.persons**-1.1
-        sweep = []
-        for target in SWEEP:
-            z = noise_multiplier_for(
-                target,
-                delta,
-                sampling_rate=setup.q,
-                rounds=args.rounds,
-                conversion=Conversion.improved,
-            )
-            result = dp(data, 0, replace(setup, z=z))
-            sweep.append(
-                {"epsilon": result.epsilon, "z": z, "accuracy": result.rounds[-1].accuracy}
-            )
-            print(f"ε {result.epsilon:.3f} (z {z:.3f}): {100 * result.rounds[-1].accuracy:.2f}%")
-        figures["sweep"] = sweep
+        figures["sweep"] = {}
+        for persons in (args.persons, args.persons // 10):
+            data = alliance(persons, 0)
+            plain = fedavg(data, 0)[0]
+            points = []
+            for target in SWEEP:
+                z = noise_multiplier_for(
+                    target,
+                    persons**-1.1,
+                    sampling_rate=setup.q,
+                    rounds=args.rounds,
+                    conversion=Conversion.improved,
+                )
+                result = dp(data, 0, replace(setup, z=z))
+                accuracy = result.rounds[-1].accuracy
+                points.append({"epsilon": result.epsilon, "z": z, "accuracy": accuracy})
+                print(f"N {persons:,}: ε {result.epsilon:.3f} (z {z:.3f}): {100 * accuracy:.2f}%")
+            majority = float(max(np.mean(data.validation().y), 1 - np.mean(data.validation().y)))
+            figures["sweep"][str(persons)] = {
+                "non_private": plain,
+                "majority": majority,
+                "points": points,
+            }
         if args.plot is not None:
-            plot(sweep, rows[0]["non_private"], args.plot, args.persons)
+            plot(figures["sweep"], args.plot, args.rounds)
     if args.out is not None:
         args.out.write_text(json.dumps(figures, indent=2), encoding="utf-8")
-    if targets is not None:
+    if targets is not None and rows:
         targets.at_most("DP model's gap to the non-private model", gap, POINTS, "points")
         targets.at_most("DP model's ε", epsilon, EPSILON, "")
         targets.at_most("DP round / non-private round", ratio, ROUND_RATIO, "×")
 
 
-def plot(sweep: list[dict[str, float]], plain: float, path: Path, persons: int) -> None:
+def plot(sweep: dict[str, dict[str, Any]], path: Path, rounds: int) -> None:
     # Imported here: only the plot needs matplotlib, not the other benchmarks' runs.
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")  # no display: write the file only
     from matplotlib import pyplot  # noqa: PLC0415
 
-    figure, axes = pyplot.subplots(figsize=(6, 4), dpi=120)
-    axes.plot(
-        [s["epsilon"] for s in sweep],
-        [100 * s["accuracy"] for s in sweep],
-        marker="o",
-        label="DP-FedAvg (person-level)",
-    )
-    axes.axhline(100 * plain, color="grey", linestyle="--", label="non-private FedAvg")
+    figure, axes = pyplot.subplots(figsize=(6.4, 4.2), dpi=120)
+    lowest = 100.0
+    for (persons, run), colour in zip(sweep.items(), ("tab:blue", "tab:orange"), strict=False):
+        epsilons = [p["epsilon"] for p in run["points"]]
+        accuracies = [100 * p["accuracy"] for p in run["points"]]
+        label = f"N = {int(persons):,}"
+        axes.plot(epsilons, accuracies, marker="o", color=colour, label=f"DP-FedAvg, {label}")
+        axes.axhline(
+            100 * run["non_private"], color=colour, linestyle="--", label=f"non-private, {label}"
+        )
+        lowest = min(lowest, 100 * run["majority"], *accuracies)
+    axes.axhline(lowest, color="grey", linestyle=":", label="majority class")
     axes.set_xscale("log")
-    axes.set_xlabel(f"ε at δ = N^-1.1 (N = {persons:,})")
+    axes.set_xticks(list(SWEEP), [f"{e:g}" for e in SWEEP])
+    axes.set_ylim(lowest - 1, 90)
+    axes.set_xlabel("ε (person-level) at δ = N^-1.1")
     axes.set_ylabel("validation accuracy, %")
-    axes.set_title("Conversion model on the alliance data set, 200 rounds")
-    axes.legend(loc="lower right")
+    axes.set_title(f"Conversion model, 3 platforms, {rounds} rounds, q = 0.02")
+    axes.legend(loc="lower right", fontsize=8)
     axes.grid(True, alpha=0.3)
     figure.tight_layout()
     figure.savefig(path)

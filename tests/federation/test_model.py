@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from federation import model
+from federation import logistic, model
 from federation.alliance_data import FEATURES, alliance
 from federation.dp_fedavg import flatten
 
@@ -88,7 +88,7 @@ def test_apply_mean_refuses_nothing_to_average() -> None:
 def test_person_updates_match_training_on_each_row_alone(data: tuple[np.ndarray, ...]) -> None:
     x, y, _, _ = data
     start = model.get_arrays(model.build(D, seed=1))
-    rows = model.person_updates(start, x[:5], y[:5], steps=3, lr=0.5)
+    rows = logistic.person_updates(start, x[:5], y[:5], steps=3, lr=0.5)
     assert rows.shape == (5, D + 1)
     for i in range(5):
         net = model.build(D, seed=1)
