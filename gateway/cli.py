@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from consent.errors import TaxonomyError
 from consent.taxonomy import attribute_schema, load_standard, to_document
+from federation import cli as federation_cli
 from gateway import demo, migrate, serving
 from gateway.app import create_app
 from gateway.db import transaction
@@ -30,6 +31,7 @@ from gateway.identity.hints import hints_of
 from gateway.members.models import AuthMethod, MemberKind, MemberStatus
 from gateway.members.registration import Contact, MemberSpec, MemberView, Registration
 from gateway.members.registry import Registry
+from gateway.observability import logs
 from gateway.runtime import Runtime
 from gateway.settings import DEV_SECRETS, SettingsError, load_settings
 from gateway.workers import serve as serve_workers
@@ -49,6 +51,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(schema_app, name="schema")
 app.add_typer(demo_app, name="demo")
 app.add_typer(keys_app, name="keys")
+app.command("train")(federation_cli.train)
 
 
 class State:
@@ -122,6 +125,7 @@ def _state(ctx: typer.Context) -> State:
 
 
 def _serve(rt: Runtime, host: str, port: int, banner: Callable[[], None] | None) -> None:
+    logs.install_for(rt.settings)
     app_ = create_app(rt.settings, runtime=rt)
     serving.run(app_, host, port, log_level=rt.settings.log_level, on_started=banner)
 
@@ -146,6 +150,7 @@ def serve(
     if workers == 1:
         _serve(rt, host, port, banner=None)
         return
+    logs.install_for(rt.settings)  # the supervisor's own lines; each worker installs its own
     raise typer.Exit(serve_workers(workers, host, port, rt.settings.log_level))
 
 
