@@ -26,7 +26,9 @@ the run config) and each platform reads its picks through its own SDK client (no
 config ``gateway``, ``client-id`` and ``client-secret-file``); otherwise a
 :class:`~federation.coordinators.LocalCoordinator` plans in the ServerApp and sends each
 platform its picks in the message (experiments on generated data). A ``query``
-message first asks every node which platform it serves.
+message first asks every node which platform it serves. A node answers each round of
+a run once and in order (its ``context.state`` remembers the last): a repeated round
+would draw a fresh noise share.
 
 **Results.** When ``results-dir`` is set, the ServerApp writes ``result.json`` there
 (atomically, after every round), so a caller can wait for it without parsing logs.
@@ -193,6 +195,7 @@ def _dp_train(msg: Message, context: Context, config: ConfigRecord) -> Message:
         _setting(config, "epsilon", float),
         _setting(config, "delta", float),
     )
+    _once(context, planned.run_id, planned.plan.round)
     hyper = training.Hyper(
         rounds=1,
         local_steps=_setting(config, "local-steps", int),
@@ -214,6 +217,18 @@ def _dp_train(msg: Message, context: Context, config: ConfigRecord) -> Message:
         {"total": ArrayRecord([total]), "metrics": MetricRecord({"platform": platform})}
     )
     return Message(content, reply_to=msg)
+
+
+def _once(context: Context, run_id: str, number: int) -> None:
+    """A platform answers each round of a run once, in order (per-node state in
+    ``context.state``): a repeated round would draw a fresh noise share, and averaging
+    several would cancel it; the server retries a round under a new number."""
+    seen = context.state.config_records.get("dp-rounds")
+    if seen is not None and seen.get("run-id") == run_id:
+        last = _setting(seen, "last-round", int)
+        if number <= last:
+            raise FederationError(f"round {number} of run {run_id} comes after {last}: refused")
+    context.state["dp-rounds"] = ConfigRecord({"run-id": run_id, "last-round": number})
 
 
 def _platform_client(context: Context) -> PlatformClient:
