@@ -497,6 +497,9 @@ def _dp_main(grid: Grid, context: Context) -> None:
         on_round=progress,
     )
     report.update(result.summary())
+    if isinstance(coordinator, GatewayCoordinator) and result.rounds:
+        registered = coordinator.register(result, _setting(cfg, "run-name", str))
+        report["model"] = {"id": registered.id, "version": registered.version}
     if isinstance(coordinator, LocalCoordinator):
         report["ledger_epsilon"] = sum(c.epsilon for c in coordinator.charges)
     _write_result(results_dir, {**report, "finished": True})

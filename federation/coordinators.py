@@ -15,6 +15,7 @@ experiment on generated data, not for persons.
 
 from __future__ import annotations
 
+import io
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -26,10 +27,11 @@ from numpy.typing import NDArray
 from consent.budget import Cap, Charge, Ledger, MemoryBudgetStore, Period
 from consent.errors import BudgetExceeded
 from federation.accounting import Conversion, RdpAccountant
+from federation.alliance_data import FEATURES
 from federation.dp_fedavg import Placement, Plan, clip_shares, sample
 from federation.errors import InvalidRound
-from federation.training import BudgetStop, Planned
-from sdk import OperatorClient, PermissionDeniedError, PlatformClient
+from federation.training import BudgetStop, Planned, Result
+from sdk import ModelInfo, OperatorClient, PermissionDeniedError, PlatformClient
 
 CONVERSION = Conversion.improved  # as the gateway's ledger converts
 
@@ -143,6 +145,27 @@ class GatewayCoordinator:
             planned.population,
         )
         return Planned(plan, self.run_id, planned.epsilon_total, planned.delta)
+
+    def register(self, result: Result, name: str) -> ModelInfo:
+        """Register the run's model at the gateway, the trainer's measures in its card
+        (the gateway writes the privacy fields from its own records)."""
+        buffer = io.BytesIO()
+        weight, bias = result.arrays
+        np.savez(buffer, weight=weight, bias=bias)
+        card = {
+            "model": {"kind": "logistic regression", "features": list(FEATURES)},
+            "accuracy": {
+                "validation": result.rounds[-1].accuracy if result.rounds else None,
+                "initial": result.initial_accuracy,
+                "per_round": [r.accuracy for r in result.rounds],
+            },
+            "contributions": {
+                "method": str(result.contributions.method) if result.contributions else None,
+                "values": list(result.contributions.values) if result.contributions else None,
+                "shares": list(result.contributions.shares()) if result.contributions else None,
+            },
+        }
+        return self.operator.register_model(self.run_id, name, buffer.getvalue(), card)
 
     def finish(self, state: str, reason: str | None) -> None:
         if state in ("finished", "failed"):  # a refused round already stopped the run

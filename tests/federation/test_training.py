@@ -3,6 +3,7 @@ fail, withdrawals, contributions; and one run planned by the gateway through the
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 
 import numpy as np
@@ -237,3 +238,13 @@ def test_a_run_planned_by_the_gateway(
     assert [r.population for r in finished.rounds] == [r.population for r in result.rounds]
     assert result.rounds[0].population == 300
     assert result.epsilon == pytest.approx(finished.rounds[-1].epsilon_total)
+
+    registered = coordinator.register(result, "conversion")
+    card = platforms[1].model(registered.id).card
+    assert card["privacy"]["epsilon"] == pytest.approx(result.epsilon)
+    assert card["accuracy"]["validation"] == result.rounds[-1].accuracy
+    assert result.contributions is not None
+    assert card["contributions"]["shares"] == pytest.approx(list(result.contributions.shares()))
+    assert card["population_per_round"] == [300, 300, 300]
+    with np.load(io.BytesIO(platforms[0].model_weights(registered))) as weights:
+        assert np.array_equal(weights["weight"], result.arrays[0])
