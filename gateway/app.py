@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,11 +15,15 @@ from gateway.consents import upkeep as consents_upkeep
 from gateway.events import api as events_api
 from gateway.events import background as events_background
 from gateway.identity import challenge_api
-from gateway.limits import BodyLimit
+from gateway.limits import BodyLimit, HeadLimit
 from gateway.members import api as members_api
 from gateway.oauth import api as oauth_api
 from gateway.oauth.express import ExpressLane
+from gateway.observability import logs
+from gateway.observability.requests import RequestTelemetry
+from gateway.observability.tracing import Tracing
 from gateway.operator import api as operator_api
+from gateway.ratelimit.guard import RateLimits
 from gateway.rights import api as rights_api
 from gateway.runtime import Runtime
 from gateway.sandbox import api as sandbox_api
@@ -34,8 +39,11 @@ from gateway.web import routes as web_routes
 VERSION = "0.1.0"
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
+def create_app(  # noqa: PLR0915 - the composition root: it names every part
+    settings: Settings, *, runtime: Runtime | None = None, tracing: Tracing | None = None
+) -> FastAPI:
     rt = runtime or Runtime.build(settings)
+    traced = tracing or Tracing.configured(settings, os.environ)
     rt.keys.active()  # a signing key exists (and is in the JWKS) before the first request
 
     @asynccontextmanager
@@ -50,8 +58,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             await upkeep.stop()
         if dispatch is not None:
             await dispatch.stop()
+        await rt.limits.limiter.aclose()  # its connections belong to this event loop
         if runtime is None:  # we built it, we close it
             rt.close()
+        if tracing is None and traced is not None:
+            traced.shutdown()  # exports the spans still queued
 
     app = FastAPI(
         title="Accord gateway",
@@ -95,13 +106,24 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             training_api.MODELS_PATH: settings.max_model_bytes,
         },
     )
-    # Outermost: what it answers from memory never enters the framework.
+    # In front of the framework: what it answers from memory never enters it.
     app.add_middleware(ExpressLane, runtime=rt, max_bytes=settings.max_body_bytes)
+    # Counted before the express lane answers anything.
+    app.add_middleware(RateLimits, limits=rt.limits, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadLimit)  # first of the limits: a head too large is refused unparsed
+    # Outermost: every answer, refusals and the express lane's included, is timed, logged
+    # and carries a request id.
+    app.add_middleware(
+        RequestTelemetry, metrics=rt.metrics, access_log=settings.access_log, tracing=traced
+    )
     return app
 
 
 def create_app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory gateway.app:create_app_from_env`` (several workers)."""
-    app = create_app(load_settings())
+    """Factory for ``uvicorn --factory gateway.app:create_app_from_env`` (several workers).
+    A serving process: its logging becomes the gateway's (redacted, with request ids)."""
+    settings = load_settings()
+    logs.install_for(settings)
+    app = create_app(settings)
     settle_heap()  # what start-up built lives as long as the worker
     return app

@@ -9,6 +9,7 @@ only the ``detail`` a raiser chooses is added, and it must be safe to show.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from consent.errors import ConsentError, catalog_entry
+from gateway.observability.context import REQUEST_ID_KEY
 
 log = logging.getLogger("accord.errors")
 
@@ -39,6 +41,10 @@ class GatewayError(Exception):
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail
         super().__init__(detail or type(self).__name__)
+
+    def response_headers(self) -> dict[str, str]:
+        """The headers its response carries; a subclass may add some of its own."""
+        return dict(type(self).headers)
 
 
 class InvalidRequest(GatewayError):
@@ -79,6 +85,26 @@ class PayloadTooLarge(GatewayError):
     pass
 
 
+class URITooLong(GatewayError):
+    pass
+
+
+class HeadersTooLarge(GatewayError):
+    pass
+
+
+class RateLimited(GatewayError):
+    """Over a rate limit (RFC 6585 §4): ``headers`` say when to come back (Retry-After)
+    and which limit it is (the RateLimit fields of draft-ietf-httpapi-ratelimit-headers)."""
+
+    def __init__(self, detail: str, headers: Mapping[str, str]) -> None:
+        super().__init__(detail)
+        self.limit_headers = dict(headers)
+
+    def response_headers(self) -> dict[str, str]:
+        return {**super().response_headers(), **self.limit_headers}
+
+
 class KeyReused(GatewayError):
     """An Idempotency-Key sent again with another body (the IETF idempotency-key draft)."""
 
@@ -114,6 +140,14 @@ CATALOG: dict[type[GatewayError], Entry] = {
     NotFound: Entry(404, "not_found", "No such resource."),
     Conflict: Entry(409, "conflict", "The request conflicts with existing data."),
     PayloadTooLarge: Entry(413, "invalid_request", "The request body is too large."),
+    URITooLong: Entry(414, "invalid_request", "The request URI is too long."),
+    HeadersTooLarge: Entry(431, "invalid_request", "The request header fields are too large."),
+    # RFC 6749 has no code for a rate limit and RFC 8628's slow_down is the device flow's
+    # polling contract (add 5 s to the interval); temporarily_unavailable (§4.1.2.1) is
+    # the registered "try again later". The 429 and Retry-After say which limit and when.
+    RateLimited: Entry(
+        429, "temporarily_unavailable", "Too many requests: a rate limit is reached."
+    ),
     KeyReused: Entry(422, "invalid_request", "The idempotency key was used for another request."),
     # RFC 7591 §3.2.2 error codes for client (member) registration.
     InvalidRedirectURI: Entry(400, "invalid_redirect_uri", "A redirect URI is not acceptable."),
@@ -134,6 +168,7 @@ _BY_STATUS: dict[int, Entry] = {
     405: Entry(405, "invalid_request", "The method is not allowed here."),
     406: Entry(406, "invalid_request", "No acceptable representation."),
     413: CATALOG[PayloadTooLarge],
+    414: CATALOG[URITooLong],
     415: Entry(415, "invalid_request", "The media type is not supported."),
 }
 
@@ -195,7 +230,7 @@ def install(app: FastAPI) -> None:
         entry = entry_for(exc)
         if entry.status >= 500:
             log.error("gateway error", exc_info=exc)
-        return problem(entry, exc.detail, headers=dict(type(exc).headers) or None)
+        return problem(entry, exc.detail, headers=exc.response_headers() or None)
 
     @app.exception_handler(ConsentError)
     async def _consent(_: Request, exc: ConsentError) -> JSONResponse:
@@ -223,6 +258,10 @@ def install(app: FastAPI) -> None:
         return problem(entry, headers=dict(exc.headers) if exc.headers else None)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", exc_info=exc)
-        return problem(CATALOG[GatewayError])
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Answered outside the request edge's middleware: the request id comes from the
+        # scope, for the log line and for the response the client can quote.
+        request_id = request.scope.get(REQUEST_ID_KEY)
+        log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
+        headers = {"X-Request-ID": request_id} if isinstance(request_id, str) else None
+        return problem(CATALOG[GatewayError], headers=headers)

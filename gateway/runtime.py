@@ -15,6 +15,10 @@ from gateway.changes import Changes
 from gateway.db import SessionFactory, make_engine, session_factory
 from gateway.keys import KeyRing
 from gateway.oauth.remembered import Remembered
+from gateway.observability import spending
+from gateway.observability.metrics import Metrics
+from gateway.ratelimit.gcra import Limiter
+from gateway.ratelimit.policies import Limits
 from gateway.secret_hash import SecretHasher
 from gateway.settings import Settings
 
@@ -29,6 +33,8 @@ class Runtime:
     keys: KeyRing
     changes: Changes
     remembered: Remembered
+    metrics: Metrics
+    limits: Limits
 
     @classmethod
     def build(
@@ -37,6 +43,7 @@ class Runtime:
         *,
         engine: Engine | None = None,
         standard: DataStandard | None = None,
+        limiter: Limiter | None = None,
     ) -> Runtime:
         engine = engine or make_engine(
             settings.database_url, pool_size=settings.db_pool_size, max_overflow=10
@@ -44,6 +51,8 @@ class Runtime:
         sessions = session_factory(engine)
         changes = Changes()
         changes.watch(sessions)  # every write of this process counts, the CLI's too
+        metrics = Metrics.for_process()
+        spending.watch(sessions, metrics)  # ε counted as charges commit
         return cls(
             settings=settings,
             engine=engine,
@@ -53,6 +62,8 @@ class Runtime:
             keys=KeyRing(settings.key_dir),
             changes=changes,
             remembered=Remembered(changes),
+            metrics=metrics,
+            limits=Limits.build(settings, limiter),
         )
 
     def close(self) -> None:

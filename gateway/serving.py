@@ -35,6 +35,8 @@ def _server(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Serve
         host=host,
         port=port,
         log_level=log_level,
+        log_config=None,  # uvicorn's lines go to the process's handlers (logs.install)
+        access_log=False,  # the request edge writes its own, without query strings
         server_header=False,
         ws="none",  # the gateway has no WebSocket routes
     )
@@ -65,9 +67,9 @@ def run(
 
 
 @contextmanager
-def in_thread(app: FastAPI, *, timeout: float = 10.0) -> Iterator[str]:
+def in_thread(app: FastAPI, *, timeout: float = 10.0, log_level: str = "warning") -> Iterator[str]:
     """Serve on 127.0.0.1 on a free port in a thread; yield the base URL, stop on exit."""
-    server = _server(app, "127.0.0.1", 0, "warning")
+    server = _server(app, "127.0.0.1", 0, log_level)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

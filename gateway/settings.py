@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.ratelimit.rates import parse_policy
+
 ENV_PREFIX = "ACCORD_"
 MIN_SECRET_LENGTH = 32
 # Variables with the prefix that are not settings: the test harness's own.
@@ -36,6 +38,12 @@ class Environment(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+class LogFormat(StrEnum):
+    auto = "auto"  # text in development, JSON elsewhere
+    json = "json"
+    text = "text"
 
 
 class SettingsError(Exception):
@@ -116,6 +124,19 @@ class Settings(BaseSettings):
         description="seconds between consent-log sequencer runs; 0 turns it off",
     )
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+    log_format: LogFormat = Field(
+        default=LogFormat.auto,
+        description="json (one object per line), text, or auto: text in development, json else",
+    )
+    access_log: bool = Field(
+        default=True,
+        description="one line per request (method, route template, status, duration), at info",
+    )
+    otel_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP base URL of an OpenTelemetry collector: traces each request "
+        "(needs the tracing extra); unset: OTEL_EXPORTER_OTLP_ENDPOINT decides",
+    )
     challenge_ttl: int = Field(
         default=600,
         ge=30,
@@ -157,6 +178,41 @@ class Settings(BaseSettings):
     code_ttl: int = Field(
         default=60, ge=10, le=600, description="seconds an authorization code may wait"
     )
+    rate_limits_enabled: bool = Field(
+        default=True,
+        description="rate limits on the token endpoint, the challenge API and sandbox "
+        "queries; false turns them all off (docs/limits.md)",
+    )
+    rate_limit_token: str = Field(
+        default="client 600/minute, ip 1200/minute",
+        description="POST /token, per client (as the request names it) and per IP address",
+    )
+    rate_limit_challenge: str = Field(
+        default="client 600/minute, ip 1200/minute",
+        description="the challenge API (/v1/challenges/...), per platform and per IP address",
+    )
+    rate_limit_sandbox: str = Field(
+        default="client 60/minute, ip 120/minute",
+        description="POST /v1/sandbox/queries, per brand and per IP address",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis:// URL of the store every worker shares for rate limits; "
+        "unset: each worker process limits alone",
+    )
+
+    @field_validator("rate_limit_token", "rate_limit_challenge", "rate_limit_sandbox")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        parse_policy(value)  # its ValueError names the part at fault
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -164,6 +220,15 @@ class Settings(BaseSettings):
         scheme = value.split(":", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgresql+psycopg"}:
             raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        return value
+
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _otel_endpoint(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError("must be an absolute http(s) URL")
         return value
 
     @field_validator("issuer")

@@ -15,6 +15,10 @@ be free when the server starts: it is probed once without ``SO_REUSEPORT``, sinc
 workers' sockets would otherwise share it silently with any process of the same user
 (run Accord as a user of its own).
 
+Metrics: each worker counts in prometheus-client's multiprocess mode, in a directory the
+supervisor makes for the run and removes after it (gateway.observability.multiprocess),
+so a scrape of ``/metrics``, whichever worker answers it, adds up all of them.
+
 A worker whose supervisor is gone (killed outright) stops within a second. Linux lets
 only processes of the same user share the port. A worker that dies loses the
 connections still waiting in its own accept queue; their clients retry.
@@ -30,11 +34,14 @@ import socket
 import threading
 import time
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from prometheus_client.multiprocess import mark_process_dead
 
 from gateway.app import create_app_from_env
+from gateway.observability.multiprocess import run_directory
 
 log = logging.getLogger("accord.workers")
 
@@ -76,9 +83,10 @@ def _worker(host: str, port: int, log_level: str) -> None:
     socket of its own."""
     parent = os.getppid()
     config = uvicorn.Config(
-        create_app_from_env(),
+        create_app_from_env(),  # which installs the gateway's logging
         log_level=log_level,
-        access_log=False,
+        log_config=None,  # uvicorn's lines go through the gateway's handler
+        access_log=False,  # the request edge writes its own, without query strings
         server_header=False,
         ws="none",
     )
@@ -121,6 +129,10 @@ class Supervisor:
         if not port_is_free(host, port):
             log.error("%s:%s is in use: not starting", host, port)
             return 1
+        with run_directory() as metrics:  # the workers' metrics add up in it
+            return self._supervise(metrics)
+
+    def _supervise(self, metrics: Path) -> int:
         status = 0
         self._workers = [self._start() for _ in range(self.count)]
         while not self._stopping.wait(0.2):
@@ -136,6 +148,8 @@ class Supervisor:
                 log.warning(
                     "worker %s exited (status %s): restarting", process.pid, process.exitcode
                 )
+                if process.pid is not None:  # its live gauges go; its counts stay in the sums
+                    mark_process_dead(process.pid, str(metrics))  # type: ignore[no-untyped-call]
                 self._restarts += 1
                 if early:  # a restarted worker crashing at start: back off
                     time.sleep(min(EARLY, 0.5 * self._restarts))

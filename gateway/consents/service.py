@@ -209,6 +209,7 @@ class Consents:
         more, ids = len(ids) > limit, ids[:limit]
         notices = self.notices.current_versions()  # once per page, not per person
         page: list[tuple[History, str]] = []
+        decisions: list[policy.Decision] = []
         for history in store.histories_of_records(self.session, ids):
             record = history.record
             question = policy.Question(
@@ -220,9 +221,11 @@ class Consents:
                 now,
             )
             decision = policy.decide(question, [history], self.facts(record.person_id, notices))
+            decisions.append(decision)
             account = self.persons.account_at(record.person_id, platform.id)
             if decision.allowed and account is not None:
                 page.append((history, account))
+        self.rt.metrics.decided_all(decisions)
         return page, ids[-1] if more else None
 
     def decide(self, question: policy.Question) -> policy.Decision:
@@ -233,7 +236,9 @@ class Consents:
             recipient_id=question.recipient_id,
             purpose=question.purpose,
         )
-        return policy.decide(question, histories, self.facts(question.person_id))
+        decision = policy.decide(question, histories, self.facts(question.person_id))
+        self.rt.metrics.decided(decision)
+        return decision
 
     # --- wiring ------------------------------------------------------------------------
 

@@ -183,4 +183,12 @@ def _poll_once(rt: Runtime, member: Member, stream_id: str, body: PollRequest) -
         stream = Streams(session, rt.settings).get(member, stream_id)
         if stream.delivery_method != types.POLL:
             raise InvalidRequest("this stream delivers by push, not poll")
-        return poll(session, stream, body, issuer=rt.settings.issuer, keys=rt.keys, now=utcnow())
+        now = utcnow()
+        answer, settled = poll(
+            session, stream, body, issuer=rt.settings.issuer, keys=rt.keys, now=now
+        )
+    for lag in settled.acknowledged:  # counted once committed
+        rt.metrics.delivery("poll", "delivered", lag)
+    for _ in range(settled.dead):
+        rt.metrics.delivery("poll", "dead")
+    return answer

@@ -50,6 +50,16 @@ class Attempt:
     url: str
     authorization: str | None
     token: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Told:
+    """What one attempt came to, for the metrics: delivered (with its lag from the SET's
+    creation, in seconds), retried later, or dead."""
+
+    outcome: str
+    lag: float | None = None
 
 
 def backoff(attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
@@ -101,8 +111,12 @@ class Dispatcher:
                 break
             outcomes = list(self.pool.map(self._send, attempts))
             with transaction(self.rt.sessions) as session:
-                for attempt, outcome in zip(attempts, outcomes, strict=True):
+                told = [
                     self._record(session, attempt, outcome, now)
+                    for attempt, outcome in zip(attempts, outcomes, strict=True)
+                ]
+            for each in told:  # once recorded: a failed write is retried, not counted
+                self.rt.metrics.delivery("push", each.outcome, each.lag)
             sent += len(attempts)
         return sent
 
@@ -173,6 +187,7 @@ class Dispatcher:
                     stream.endpoint_url,
                     stream.authorization_header,
                     token,
+                    row.created_at,
                 )
             )
         return claimed
@@ -196,21 +211,25 @@ class Dispatcher:
             return Outcome.retry(f"unreachable: {type(exc).__name__}")
         return judge(response)
 
-    def _record(self, session: Session, attempt: Attempt, outcome: Outcome, now: datetime) -> None:
+    def _record(self, session: Session, attempt: Attempt, outcome: Outcome, now: datetime) -> Told:
         tries = attempt.attempts + 1
         values: dict[str, Any] = {"attempts": tries, "last_error": outcome.error}
         if outcome.delivered:
             values |= {"state": DeliveryState.delivered, "delivered_at": now}
+            told = Told("delivered", (now - attempt.created_at).total_seconds())
         elif outcome.permanent or tries >= self.max_attempts:
             values["state"] = DeliveryState.dead
             if not outcome.permanent:
                 values["last_error"] = f"gave up after {tries} attempts: {outcome.error}"[:200]
             log.warning("SET %s dead-lettered: %s", attempt.jti, values["last_error"])
+            told = Told("dead")
         else:
             delay = backoff(tries, self.rng, outcome.retry_after)
             values["next_attempt_at"] = now + timedelta(seconds=delay)
+            told = Told("retried")
         session.execute(
             update(OUTBOX)
             .where(OUTBOX.c.id == attempt.id, OUTBOX.c.state == DeliveryState.pending)
             .values(**values)
         )
+        return told

@@ -10,6 +10,7 @@ response never reaches the receiver (§2.5). A SET handed out stays ``pending`` 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -24,22 +25,40 @@ from gateway.keys import KeyRing
 DEFAULT_MAX_EVENTS = 100
 
 
-def settle_reports(session: Session, stream: EventStream, request: PollRequest) -> None:
+@dataclass(frozen=True)
+class Settled:
+    """What a poll's reports settled, for the metrics: the lag of each SET acknowledged
+    (seconds from its creation), and how many were reported failed."""
+
+    acknowledged: list[float] = field(default_factory=list)
+    dead: int = 0
+
+
+def settle_reports(
+    session: Session, stream: EventStream, request: PollRequest, now: datetime
+) -> Settled:
     """Apply the request's ``ack`` and ``setErrs`` to SETs handed out to this recipient."""
     mine = OUTBOX.c.recipient_id == stream.member_id
     handed_out = OUTBOX.c.state.in_([DeliveryState.pending, DeliveryState.delivered])
+    lags: list[float] = []
     if request.ack:
-        session.execute(
+        created = session.execute(
             update(OUTBOX)
             .where(mine, handed_out, OUTBOX.c.jti.in_(request.ack))
             .values(state=DeliveryState.acknowledged, last_error=None)
-        )
+            .returning(OUTBOX.c.created_at)
+        ).scalars()
+        lags = [(now - at).total_seconds() for at in created]
+    dead = 0
     for jti, error in request.setErrs.items():
-        session.execute(
+        failed = session.execute(
             update(OUTBOX)
             .where(mine, handed_out, OUTBOX.c.jti == jti)
             .values(state=DeliveryState.dead, last_error=short(f"{error.err}: {error.description}"))
-        )
+            .returning(OUTBOX.c.id)
+        ).all()
+        dead += len(failed)
+    return Settled(lags, dead)
 
 
 def hand_out(
@@ -85,6 +104,6 @@ def poll(
     issuer: str,
     keys: KeyRing,
     now: datetime,
-) -> PollResponse:
-    settle_reports(session, stream, request)
-    return hand_out(session, stream, request, issuer=issuer, keys=keys, now=now)
+) -> tuple[PollResponse, Settled]:
+    settled = settle_reports(session, stream, request, now)
+    return hand_out(session, stream, request, issuer=issuer, keys=keys, now=now), settled

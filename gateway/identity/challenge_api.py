@@ -18,6 +18,7 @@ from gateway.identity.challenges import Acceptance, ChallengeKind, Challenges, I
 from gateway.identity.hints import hints_of
 from gateway.members.auth import MemberRoute, PlatformDep
 from gateway.members.models import Member
+from gateway.ratelimit.guard import member_limit
 
 Token = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")
 # RFC 8176 method references are short tokens ("pwd", "otp", "sms", "face", ...).
@@ -89,7 +90,12 @@ ChallengesDep = Annotated[Challenges, Depends(_challenges)]
 
 
 def router() -> APIRouter:
-    api = APIRouter(prefix="/v1/challenges", tags=["sign-in"], route_class=MemberRoute)
+    api = APIRouter(
+        prefix="/v1/challenges",
+        tags=["sign-in"],
+        route_class=MemberRoute,
+        dependencies=[member_limit("challenge")],  # per platform; per IP in front
+    )
 
     @api.post("/describe", response_model=ChallengeOut)
     def describe(

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.db import core, insert_new, transaction, utcnow
 from gateway.errors import Forbidden, Unauthorized
 from gateway.members.models import AssertionJti, AuthMethod, Member, MemberKind, MemberStatus
+from gateway.observability.context import note_client
 from gateway.runtime import Runtime
 
 ASSERTION_ALGORITHMS = ["ES256", "RS256", "EdDSA"]  # pinned; never "none" or HMAC
@@ -199,7 +200,8 @@ class MemberRoute(APIRoute):
             header = request.headers.get("authorization")
             if not header:
                 raise _refuse()
-            request.state.member = await run_in_threadpool(_authenticate, rt, header)
+            request.state.member = member = await run_in_threadpool(_authenticate, rt, header)
+            note_client(member.client_id)  # the request's log lines name the member
             return await handler(request)
 
         return guarded

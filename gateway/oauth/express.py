@@ -27,6 +27,7 @@ from gateway.limits import content_length, replay_body
 from gateway.oauth import http
 from gateway.oauth.http import FormRequest
 from gateway.oauth.server import Provider
+from gateway.observability.requests import mark_route
 from gateway.runtime import Runtime
 
 ACTIONS = {"/token": "token", "/introspect": "introspection"}
@@ -81,6 +82,7 @@ class ExpressLane:
         if response is None:
             await self.app(scope, replay_body(body, receive), send)
             return
+        mark_route(scope, scope["path"])  # the lane answers for the route of that path
         await response(scope, receive, send)
 
 

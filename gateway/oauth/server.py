@@ -34,6 +34,7 @@ from gateway.oauth.exchange import TokenExchangeGrant
 from gateway.oauth.pushed import PushedAuthorization
 from gateway.oauth.store import Store, Subject
 from gateway.oauth.tokens import AccessClaims, Lifetimes, Signer
+from gateway.observability.context import note_client
 from gateway.runtime import Runtime
 from gateway.secret_hash import new_secret
 
@@ -119,6 +120,11 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         """No signal bus: what must happen after an event is done by the grant itself."""
 
+    def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Client:
+        client: Client = super().authenticate_client(request, methods, endpoint)
+        note_client(client.client_id)  # the request's log lines name the member
+        return client
+
     # --- tokens ---------------------------------------------------------------------
 
     def generate_token(
@@ -131,6 +137,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         include_refresh_token: bool = True,
     ) -> dict[str, Any]:
         now = self.now()
+        self.rt.metrics.token_issued(grant_type)
         if user is None:  # the client's own token
             claims = AccessClaims(client.client_id, client.client_id, scope or "", self.issuer)
         else:

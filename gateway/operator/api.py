@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from gateway.edge import OperatorRoute, SessionDep
+from gateway.edge import OperatorRoute, RuntimeDep, SessionDep
 from gateway.operator import metrics
 from gateway.operator.figures import Snapshot
 from gateway.operator.kpis import DEFAULT_DAYS, MAX_DAYS, Kpis
@@ -169,9 +169,10 @@ def router() -> APIRouter:
         response_class=Response,
         responses={200: {"content": {metrics.CONTENT_TYPE: {}}}},
     )
-    def prometheus(session: SessionDep, days: Days = DEFAULT_DAYS) -> Response:
-        """The same KPIs as Prometheus gauges, counted at scrape time."""
-        body = metrics.exposition(Kpis(session), days)
+    def prometheus(session: SessionDep, rt: RuntimeDep, days: Days = DEFAULT_DAYS) -> Response:
+        """The same KPIs as Prometheus gauges, counted at scrape time; then the live
+        metrics (request latency, tokens, consent decisions, SET delivery, ε spent)."""
+        body = metrics.exposition(Kpis(session), days, rt.metrics.collector())
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     return api

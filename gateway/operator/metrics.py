@@ -4,6 +4,8 @@ A collector, not live metric objects: each scrape runs the one KPI computation
 (:mod:`gateway.operator.kpis`) and builds fresh gauge families from it, in a registry
 of its own (no process-wide registry, no globals). A rate whose denominator is zero has
 no sample: "absent" rather than a made-up 0 or NaN. Names and labels: ``docs/kpis.md``.
+The same scrape carries the live counters and histograms of
+:mod:`gateway.observability.metrics` after them (``docs/observability.md``).
 """
 
 from __future__ import annotations
@@ -156,8 +158,11 @@ class KpiCollector(Collector):
         yield from families(self.kpis.snapshot(self.days))
 
 
-def exposition(kpis: Kpis, days: int) -> bytes:
-    """The scrape's body, in the Prometheus text format 0.0.4."""
+def exposition(kpis: Kpis, days: int, live: Collector | None = None) -> bytes:
+    """The scrape's body, in the Prometheus text format 0.0.4: the KPIs, then the live
+    metrics (:mod:`gateway.observability.metrics`) when given."""
     registry = CollectorRegistry(auto_describe=False)  # registering does not collect
     registry.register(KpiCollector(kpis, days))
+    if live is not None:
+        registry.register(live)
     return generate_latest(registry)

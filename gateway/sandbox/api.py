@@ -20,6 +20,7 @@ from gateway.errors import InvalidRequest
 from gateway.members.auth import BrandDep, MemberRoute
 from gateway.members.models import MemberKind
 from gateway.members.registry import Registry
+from gateway.ratelimit.guard import member_limit
 from gateway.sandbox.query import DEFAULT_MAX_TAGS, dimensions, measurable, parse
 from gateway.sandbox.service import Sandbox, budget_body, population
 
@@ -41,7 +42,11 @@ class BudgetIn(BaseModel):
 def router() -> APIRouter:
     api = APIRouter(prefix="/v1/sandbox", tags=["sandbox"], route_class=MemberRoute)
 
-    @api.post("/queries", summary="Ask a differentially private aggregate")
+    @api.post(
+        "/queries",
+        summary="Ask a differentially private aggregate",
+        dependencies=[member_limit("sandbox")],  # per brand, before anything is charged
+    )
     def ask(
         body: Annotated[Any, Body()], brand: BrandDep, sandbox: SandboxDep, rt: RuntimeDep
     ) -> dict[str, Any]:

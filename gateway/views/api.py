@@ -45,7 +45,13 @@ def _persons(rt: Runtime, session: SessionDep) -> Persons:
 
 
 def _views(session: SessionDep, rt: RuntimeDep) -> Views:
-    return Views(session, rt.standard, _persons(rt, session), reader=rt.sessions)
+    return Views(
+        session,
+        rt.standard,
+        _persons(rt, session),
+        reader=rt.sessions,
+        decided=rt.metrics.decided_all,
+    )
 
 
 ViewsDep = Annotated[Views, Depends(_views)]

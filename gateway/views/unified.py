@@ -13,7 +13,7 @@ queries, so a brand cannot tell them apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,11 +70,13 @@ class Views:
         standard: DataStandard,
         persons: Persons,
         reader: Callable[[], Session] | None = None,
+        decided: Callable[[Iterable[policy.Decision]], None] | None = None,
     ) -> None:
         self.session = session
         self.standard = standard
         self.persons = persons
         self.reader = reader
+        self.decided = decided  # told every person's decision (the metrics)
 
     def read(
         self,
@@ -139,8 +141,9 @@ class Views:
         histories = consents_store.histories_for(self.session, persons, brand.id, purpose)
         notices = Notices(self.session).current_versions()
         minors = self.persons.minors(persons)
-        answers: dict[tuple[object, ...], tuple[str, ...]] = {}
+        answers: dict[tuple[object, ...], tuple[policy.Decision, tuple[str, ...]]] = {}
         granted: dict[str, tuple[str, ...]] = {}
+        decisions: list[policy.Decision] = []
         for person in persons:
             mine = histories.get(person, [])
             shape = (person in minors, *(_shape(h, now) for h in mine))
@@ -149,9 +152,15 @@ class Views:
                     person, brand.id, RecipientKind.brand, purpose, asked, now
                 )
                 facts = policy.Facts(self.standard, notices, person in minors)
-                answers[shape] = tuple(sorted(policy.decide(question, mine, facts).granted_by))
-            if answers[shape]:
-                granted[person] = answers[shape]
+                decision = policy.decide(question, mine, facts)
+                answers[shape] = (decision, tuple(sorted(decision.granted_by)))
+            decision, keys = answers[shape]
+            if person != NOBODY:
+                decisions.append(decision)
+            if keys:
+                granted[person] = keys
+        if self.decided is not None:
+            self.decided(decisions)
         return granted
 
     def _asked(self, purpose: str, categories: Sequence[str] | None) -> frozenset[str]:

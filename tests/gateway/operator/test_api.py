@@ -23,9 +23,12 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def samples(text: str) -> Samples:
+    """The KPI gauges' samples (the live counters and histograms beside them are
+    tests/gateway/test_observability.py's)."""
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
+        if family.type == "gauge"
         for sample in family.samples
     }
 
