@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip $(QUIET)
 	$(PIP) install $(TORCH) $(QUIET)
-	$(PIP) install -c requirements/constraints.txt -e '.[federation,dev]' $(QUIET)
+	$(PIP) install -c requirements/constraints.txt -e '.[federation,simulation,tracing,dev]' $(QUIET)
 	@$(BIN)/python -c "import torch, gateway, consent, sdk, federation" 
 	@touch $@
 
@@ -58,7 +58,7 @@ lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
 	.lockvenv/bin/python -m pip -q install --upgrade pip
 	.lockvenv/bin/python -m pip -q install $(TORCH)
-	.lockvenv/bin/python -m pip -q install -e '.[federation,dev]'
+	.lockvenv/bin/python -m pip -q install -e '.[federation,simulation,tracing,dev]'
 	.lockvenv/bin/python -m pip freeze --exclude-editable 2>/dev/null | grep -E '^[A-Za-z0-9_.-]+==' | grep -v '^accord==' > requirements/constraints.txt
 	rm -rf .lockvenv
 

@@ -290,7 +290,9 @@ def public_router() -> APIRouter:
         return wire.NoticeOut(**notice.model_dump())
 
     @api.get("/notices/{notice_id}/versions/{version}", response_model=wire.NoticeOut)
-    def notice_version(notice_id: str, version: int, consents: ConsentsDep) -> wire.NoticeOut:
+    def notice_version(
+        notice_id: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], consents: ConsentsDep
+    ) -> wire.NoticeOut:
         return wire.NoticeOut(**consents.notices.get(notice_id, version).model_dump())
 
     return api

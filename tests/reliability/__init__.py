@@ -1,0 +1,2 @@
+"""Reliability: fuzzing the OpenAPI document, crashes, races, key rotation, and a
+database restarted under the gateway (docs/reliability.md)."""
