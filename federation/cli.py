@@ -1,10 +1,12 @@
 """``accord train``: a person-level DP-FedAvg run with a progress bar and a report.
 
 By default the run is simulated in process (:mod:`federation.simulation`) on a seeded
-alliance data set, planned by a :class:`~federation.coordinators.LocalCoordinator`;
-``--deployment`` runs the same rounds on Flower's deployment runtime, one SuperLink and
-one SuperNode per platform on 127.0.0.1 (:mod:`federation.deployment`). Either way
-the bar shows the round, the ε spent and the validation accuracy, and the report
+alliance data set, planned by a :class:`~federation.coordinators.LocalCoordinator`.
+``--runtime deployment`` runs the same rounds on Flower's deployment runtime, one
+SuperLink and one SuperNode per platform on 127.0.0.1 (:mod:`federation.deployment`);
+``--runtime simulation`` on Flower's simulation runtime, virtual SuperNodes on Ray
+(:mod:`federation.flower_simulation`). The bar shows the round, the ε spent and the
+validation accuracy (the simulation runtime reports only at its end), and the report
 ends with the model's privacy figures and the platforms' contribution shares.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,11 +31,18 @@ from federation.coordinators import LocalCoordinator, consenting_accounts
 from federation.deployment import launched
 from federation.dp_fedavg import Placement
 from federation.errors import FederationError
+from federation.flower_simulation import simulate
 from federation.simulation import in_process
 from federation.training import Hyper, RoundLog
 from federation.training import train as run_training
 
 console = Console()
+
+
+class Runtime(StrEnum):
+    in_process = "in-process"  # every platform a function call: quickest
+    simulation = "simulation"  # Flower's simulation runtime: virtual SuperNodes on Ray
+    deployment = "deployment"  # Flower's deployment runtime: a process per SuperNode
 
 
 def train(
@@ -53,9 +63,7 @@ def train(
     consent_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.8,
     server_lr: Annotated[float, typer.Option()] = 8.0,
     seed: Annotated[int, typer.Option()] = 0,
-    deployment: Annotated[
-        bool, typer.Option(help="SuperLink + one SuperNode per platform on loopback")
-    ] = False,
+    runtime: Annotated[Runtime, typer.Option(help="where the platforms run")] = Runtime.in_process,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Train the shared conversion model with person-level DP-FedAvg and report it."""
@@ -72,9 +80,13 @@ def train(
         settings = {
             "persons": persons, "platforms": platforms, "rounds": rounds, "q": q, "clip": clip,
             "z": noise, "delta": delta, "placement": placement.value, "seed": seed,
-            "consent_rate": consent_rate, "mode": "deployment" if deployment else "simulation",
+            "consent_rate": consent_rate, "mode": runtime.value,
         }  # fmt: skip
-        runner = _deployed if deployment else _simulated
+        runner = {
+            Runtime.in_process: _in_process,
+            Runtime.simulation: _flower_simulation,
+            Runtime.deployment: _deployed,
+        }[runtime]
         report = runner(settings, max(epsilon, 1e-9) * 1.000001, server_lr, as_json)
     except FederationError as refused:
         console.print(f"[red]error:[/red] {refused}")
@@ -103,7 +115,7 @@ def _bar(total: int, quiet: bool) -> Progress:
     )
 
 
-def _simulated(settings: dict[str, Any], cap: float, server_lr: float, quiet: bool) -> Any:
+def _in_process(settings: dict[str, Any], cap: float, server_lr: float, quiet: bool) -> Any:
     data = alliance(settings["persons"], settings["seed"], settings["platforms"])
     parts = [data.partition(p) for p in range(data.platforms)]
     coordinator = LocalCoordinator(
@@ -140,14 +152,28 @@ def _simulated(settings: dict[str, Any], cap: float, server_lr: float, quiet: bo
     return report
 
 
-def _deployed(settings: dict[str, Any], cap: float, server_lr: float, quiet: bool) -> Any:
-    overrides = (
+def _overrides(settings: dict[str, Any], cap: float, server_lr: float) -> str:
+    return (
         f'mode="dp" num-server-rounds={settings["rounds"]} persons={settings["persons"]}'
         f" platforms={settings['platforms']} min-nodes={settings['platforms']}"
         f" seed={settings['seed']} q={settings['q']} clip={settings['clip']} z={settings['z']}"
         f' placement="{settings["placement"]}" epsilon-cap={cap} delta={settings["delta"]}'
         f" consent-rate={settings['consent_rate']} server-lr={server_lr} round-timeout=60.0"
     )
+
+
+def _flower_simulation(settings: dict[str, Any], cap: float, server_lr: float, quiet: bool) -> Any:
+    overrides = _overrides(settings, cap, server_lr)
+    with tempfile.TemporaryDirectory(prefix="accord-train-") as scratch:
+        if not quiet:
+            console.print("starting Flower's simulation runtime (Ray) ...")
+        report = simulate(settings["platforms"], overrides, Path(scratch))
+    report.pop("progress", None)
+    return report
+
+
+def _deployed(settings: dict[str, Any], cap: float, server_lr: float, quiet: bool) -> Any:
+    overrides = _overrides(settings, cap, server_lr)
     with tempfile.TemporaryDirectory(prefix="accord-train-") as scratch:
         results = Path(scratch) / "results"
         with launched(settings["platforms"], Path(scratch)) as fed:

@@ -107,17 +107,17 @@ def launched(
     }
     fed = Federation(environment, home, logs, superlink)
     try:
-        link = _spawn(
+        link = spawn(
             [str(BIN / "flower-superlink"), "--insecure", "--host", "127.0.0.1",
              "--port", str(superlink), "--disable-runtime-dependency-installation"],
             logs / "superlink.log",
             fed,
         )  # fmt: skip
-        _wait_for_port(superlink, link, timeout=60)
+        wait_for_port(superlink, link, timeout=60)
         for index, port in enumerate(ports):
             extra = f" {node_config[index]}" if index < len(node_config) else ""
             fed.nodes.append(
-                _spawn(
+                spawn(
                     [
                         str(BIN / "flower-supernode"),
                         "--insecure",
@@ -136,10 +136,10 @@ def launched(
             )
         yield fed
     finally:
-        _stop(fed)
+        stop(fed)
 
 
-def _spawn(command: list[str], log: Path, fed: Federation) -> subprocess.Popen[bytes]:
+def spawn(command: list[str], log: Path, fed: Federation) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 - the venv's own Flower executables
             command,
@@ -153,7 +153,7 @@ def _spawn(command: list[str], log: Path, fed: Federation) -> subprocess.Popen[b
     return process
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -183,7 +183,7 @@ def _runtime_pids(port: int) -> list[int]:
     return pids
 
 
-def _stop(fed: Federation) -> None:
+def stop(fed: Federation) -> None:
     strays = _runtime_pids(fed.superlink_port)
     for process in fed.processes:
         if process.poll() is None:

@@ -64,6 +64,7 @@ def test_the_report_is_a_table_with_a_progress_bar() -> None:
         pytest.param(["--q", "0"], 1, "sampling rate", id="q-zero"),
         pytest.param(["--epsilon", "-1"], 1, "target ε", id="negative-epsilon"),
         pytest.param(["--placement", "nowhere"], 2, "placement", id="bad-placement"),
+        pytest.param(["--runtime", "cloud"], 2, "runtime", id="bad-runtime"),
         pytest.param(["--persons", "5"], 2, "persons", id="too-few-persons"),
     ],
 )
@@ -76,7 +77,8 @@ def test_bad_settings_are_refused_with_a_message(args: list[str], code: int, say
 @pytest.mark.slow
 def test_a_run_on_the_deployment_runtime() -> None:
     code, report = train(
-        "--deployment", "--persons", "2000", "--platforms", "2", "--rounds", "2", "--json"
+        "--runtime", "deployment", "--persons", "2000", "--platforms", "2", "--rounds", "2",
+        "--json",
     )  # fmt: skip
     assert code == 0 and isinstance(report, dict), report
     assert report["state"] == "finished" and report["rounds"] == 2 and report["nodes"] == 2
