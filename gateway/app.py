@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gateway import changes, discovery, errors, health
+from gateway import changes, discovery, errors, health, openapi
+from gateway.admission import Admission, size_thread_limiter
 from gateway.consents import api as consents_api
 from gateway.consents import log_api
 from gateway.consents import upkeep as consents_upkeep
@@ -48,6 +49,7 @@ def create_app(  # noqa: PLR0915 - the composition root: it names every part
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        size_thread_limiter(settings.max_concurrent_requests)  # this loop's, before requests
         dispatch = events_background.start(rt)  # pushes SETs until shutdown
         upkeep = consents_upkeep.start(rt)  # sequences the consent log, expires consents
         poller = changes.start(rt.changes, rt.engine, settings.change_poll)
@@ -74,6 +76,7 @@ def create_app(  # noqa: PLR0915 - the composition root: it names every part
     app.state.rendered_standard = standard_api.Rendered(rt.standard)
     app.state.attribute_rules = AttributeRules(rt.standard)
     errors.install(app)
+    openapi.install(app)
     app.include_router(oauth_api.router())  # first: the token endpoint is matched soonest
     app.include_router(health.router)
     app.include_router(discovery.router)
@@ -106,6 +109,8 @@ def create_app(  # noqa: PLR0915 - the composition root: it names every part
             training_api.MODELS_PATH: settings.max_model_bytes,
         },
     )
+    # Past the express lane (which needs no thread), before anything that takes one.
+    app.add_middleware(Admission, limit=settings.max_concurrent_requests, wait=settings.queue_wait)
     # In front of the framework: what it answers from memory never enters it.
     app.add_middleware(ExpressLane, runtime=rt, max_bytes=settings.max_body_bytes)
     # Counted before the express lane answers anything.

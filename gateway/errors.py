@@ -9,13 +9,17 @@ only the ``detail`` a raiser chooses is added, and it must be safe to show.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from consent.errors import ConsentError, catalog_entry
@@ -121,6 +125,13 @@ class NotReady(GatewayError):
     pass
 
 
+class Unavailable(GatewayError):
+    """The gateway cannot serve the request now (its database is unreachable or busy, or
+    the worker is at its limit of requests); ``Retry-After`` says when to come back."""
+
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
 class ChallengeExpired(GatewayError):
     pass
 
@@ -155,6 +166,9 @@ CATALOG: dict[type[GatewayError], Entry] = {
         400, "invalid_client_metadata", "The registration data is not acceptable."
     ),
     NotReady: Entry(503, "temporarily_unavailable", "The gateway is not ready."),
+    Unavailable: Entry(
+        503, "temporarily_unavailable", "The gateway cannot serve this now; retry later."
+    ),
     ChallengeExpired: Entry(410, "expired_challenge", "The sign-in challenge has expired."),
     ChallengeUsed: Entry(409, "challenge_used", "The sign-in challenge was already answered."),
 }
@@ -180,6 +194,23 @@ def entry_for(error: GatewayError) -> Entry:
     return CATALOG[GatewayError]
 
 
+# RFC 6749 §4.1.2.1 and §5.2: an error_description holds only %x20-21 / %x23-5B /
+# %x5D-7E. The gateway's own details cite sections and name ε; a platform's rejection
+# or a client's parameter may hold anything.
+_SPELLED = str.maketrans(
+    {"§": "section ", "ε": "epsilon", "δ": "delta", "≤": "<=", "≥": ">=", "×": "x",
+     "—": "-", "–": "-", "’": "'", "‘": "'", "“": "'", "”": "'", '"': "'", "\\": "/",
+     "\t": " ", "\n": " ", "\r": " "}
+)  # fmt: skip
+
+
+def oauth_text(text: str) -> str:
+    """``text`` as an OAuth error_description may hold it: what has a plain spelling is
+    spelled so, anything else outside the allowed characters becomes ``?``."""
+    spelled = text.translate(_SPELLED)
+    return "".join(c if 0x20 <= ord(c) <= 0x7E else "?" for c in spelled)
+
+
 def problem_body(
     entry: Entry, detail: str | None = None, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -188,7 +219,7 @@ def problem_body(
         "title": entry.title,
         "status": entry.status,
         "error": entry.code,
-        "error_description": detail or entry.title,
+        "error_description": oauth_text(detail or entry.title),
     }
     if detail:
         body["detail"] = detail
@@ -257,11 +288,53 @@ def install(app: FastAPI) -> None:
         )
         return problem(entry, headers=dict(exc.headers) if exc.headers else None)
 
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        if not storage_unavailable(exc):
+            return _server_error(request, exc)
+        # An outage, not a bug: one line without the traceback, and a 503 to retry.
+        log.warning(
+            "database unavailable: %s",
+            type(getattr(exc, "orig", None) or exc).__name__,
+            extra={"request_id": request.scope.get(REQUEST_ID_KEY)},
+        )
+        return problem(
+            CATALOG[Unavailable],
+            "The gateway's database is unavailable; retry later.",
+            headers=Unavailable().response_headers(),
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Answered outside the request edge's middleware: the request id comes from the
-        # scope, for the log line and for the response the client can quote.
-        request_id = request.scope.get(REQUEST_ID_KEY)
-        log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
-        headers = {"X-Request-ID": request_id} if isinstance(request_id, str) else None
-        return problem(CATALOG[GatewayError], headers=headers)
+        return _server_error(request, exc)
+
+
+def _server_error(request: Request, exc: Exception) -> JSONResponse:
+    # Answered outside the request edge's middleware: the request id comes from the
+    # scope, for the log line and for the response the client can quote.
+    request_id = request.scope.get(REQUEST_ID_KEY)
+    log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
+    headers = {"X-Request-ID": request_id} if isinstance(request_id, str) else None
+    return problem(CATALOG[GatewayError], headers=headers)
+
+
+# SQLite's errors of a database that is there but cannot be used now; any other
+# OperationalError (no such table, a syntax error) is a bug and stays a 500.
+_SQLITE_TRANSIENT = ("database is locked", "database is busy", "unable to open", "disk i/o")
+
+
+def storage_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means "unreachable or busy now" rather than a bug: the
+    pool's timeout, a connection lost or refused, a server shutting down or cancelling
+    a statement, SQLite's lock timeout."""
+    if isinstance(exc, SATimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        if isinstance(orig, psycopg.OperationalError):
+            return True
+        if isinstance(orig, sqlite3.OperationalError):
+            return str(orig).lower().startswith(_SQLITE_TRANSIENT)
+    return False

@@ -6,7 +6,8 @@ module-level state anywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
@@ -22,6 +23,8 @@ from gateway.ratelimit.policies import Limits
 from gateway.secret_hash import SecretHasher
 from gateway.settings import Settings
 
+POOL_OVERFLOW = 10  # connections a worker may open past db_pool_size, briefly
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -35,6 +38,13 @@ class Runtime:
     remembered: Remembered
     metrics: Metrics
     limits: Limits
+    # Reads ahead on a second pooled connection (a batch of views) take a slot here
+    # without waiting, or are done on the request's own connection: with at most a
+    # quarter of the pool's connections spent on them, no request can wait for a
+    # connection that only requests waiting the same way would give back.
+    read_ahead: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(1)
+    )
 
     @classmethod
     def build(
@@ -46,7 +56,7 @@ class Runtime:
         limiter: Limiter | None = None,
     ) -> Runtime:
         engine = engine or make_engine(
-            settings.database_url, pool_size=settings.db_pool_size, max_overflow=10
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=POOL_OVERFLOW
         )
         sessions = session_factory(engine)
         changes = Changes()
@@ -64,6 +74,9 @@ class Runtime:
             remembered=Remembered(changes),
             metrics=metrics,
             limits=Limits.build(settings, limiter),
+            read_ahead=threading.BoundedSemaphore(
+                max(1, (settings.db_pool_size + POOL_OVERFLOW) // 4)
+            ),
         )
 
     def close(self) -> None:

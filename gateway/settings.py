@@ -149,6 +149,20 @@ class Settings(BaseSettings):
         le=200,
         description="database connections each worker keeps open (a request holds one)",
     )
+    max_concurrent_requests: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description="requests a worker handles at once (its threads are sized above it); "
+        "more wait in arrival order",
+    )
+    queue_wait: float = Field(
+        default=10.0,
+        ge=0,
+        le=120,
+        description="seconds a request past max_concurrent_requests may wait for its turn "
+        "before a 503 with Retry-After",
+    )
     change_poll: float = Field(
         default=0.1,
         ge=0,

@@ -41,6 +41,7 @@ from sdk.errors import (
     RateLimitError,
     ResponseError,
     ServerError,
+    ServiceUnavailableError,
     TransportError,
 )
 from sdk.events import SecurityEvent, SetError, verify_set
@@ -150,6 +151,7 @@ __all__ = [
     "SandboxResult",
     "SecurityEvent",
     "ServerError",
+    "ServiceUnavailableError",
     "SetError",
     "SignIn",
     "Source",

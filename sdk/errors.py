@@ -97,6 +97,13 @@ class ServerError(APIError):
     """5xx: the gateway failed or is not ready; the request may be retried."""
 
 
+class ServiceUnavailableError(ServerError):
+    """503: the gateway cannot serve this now (its database is unreachable, or the worker
+    is at its limit of requests); retry after ``retry_after`` seconds, when it said."""
+
+    retry_after: float | None = None
+
+
 _BY_STATUS: dict[int, type[APIError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -113,7 +120,10 @@ def error_from_problem(status: int, body: dict[str, Any], reason: str = "") -> A
     """The error a problem document describes (a response's, or one item's of a batch)."""
     code = str(body.get("error") or "http_error")
     description = str(body.get("error_description") or body.get("detail") or reason)
-    cls = ServerError if status >= 500 else _BY_STATUS.get(status, APIError)
+    if status == 503:
+        cls: type[APIError] = ServiceUnavailableError
+    else:
+        cls = ServerError if status >= 500 else _BY_STATUS.get(status, APIError)
     return cls(status, code, description, body)
 
 
@@ -125,7 +135,7 @@ def error_from_response(response: httpx.Response) -> APIError:
     except ValueError:
         body = None
     error = error_from_problem(response.status_code, body or {}, response.reason_phrase or "")
-    if isinstance(error, RateLimitError):
+    if isinstance(error, RateLimitError | ServiceUnavailableError):
         try:
             error.retry_after = float(response.headers.get("retry-after", ""))
         except ValueError:

@@ -13,6 +13,7 @@ therefore comes from the key, never from a token's header alone.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -82,6 +83,8 @@ class KeyCache:
         self._keys: dict[str, dict[str, Any]] = {}
         self._fetched_at: float | None = None
         self._refetched_at: float | None = None
+        self._refetching = 0  # refetches claimed and not yet ended
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"KeyCache(kids={sorted(self._keys)!r})"
@@ -99,12 +102,25 @@ class KeyCache:
 
     def claim_refetch(self) -> bool:
         """Whether an unknown ``kid`` may trigger a fetch now; claiming it starts the
-        interval at once, so concurrent verifications cannot fetch twice."""
-        now = self._clock()
-        if self._refetched_at is not None and now - self._refetched_at < self.refetch_interval:
-            return False
-        self._refetched_at = now
-        return True
+        interval at once, so a flood of unknown ``kid`` values fetches once per interval.
+        While a claimed refetch is under way, others may fetch too: a verification
+        cannot wait for another's fetch, and failing it because a fetch of the key it
+        needs is in flight would refuse the first tokens of a rotated key. Every
+        claim granted must be ended with :meth:`end_refetch`."""
+        with self._lock:
+            now = self._clock()
+            if self._refetching == 0:
+                last = self._refetched_at
+                if last is not None and now - last < self.refetch_interval:
+                    return False
+                self._refetched_at = now
+            self._refetching += 1
+            return True
+
+    def end_refetch(self) -> None:
+        """A claimed refetch is over (loaded or failed)."""
+        with self._lock:
+            self._refetching = max(0, self._refetching - 1)
 
     def load(self, jwks: Mapping[str, Any]) -> None:
         """Replace the keys with a freshly fetched set (keys without a ``kid`` cannot be

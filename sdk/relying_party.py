@@ -103,7 +103,10 @@ class RelyingPartyOperations:
         if cache.stale():
             cache.load((yield jwks))
         elif not cache.knows(header.kid) and cache.claim_refetch():
-            cache.load((yield jwks))  # perhaps a rotation: one refetch per interval
+            try:
+                cache.load((yield jwks))  # perhaps a rotation: one refetch per interval
+            finally:
+                cache.end_refetch()
         try:
             key = cache.key(header.kid, header.alg)
         except KeyError:

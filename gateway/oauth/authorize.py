@@ -26,7 +26,7 @@ from starlette.datastructures import Headers
 from consent.records import History
 from gateway.consents.service import Consents
 from gateway.db import core, utcnow
-from gateway.errors import Forbidden, InvalidRequest, problem_of
+from gateway.errors import Forbidden, InvalidRequest, oauth_text, problem_of
 from gateway.identity.challenges import ChallengeKind, Challenges
 from gateway.identity.hints import hints_of
 from gateway.identity.models import LoginChallenge
@@ -297,7 +297,7 @@ class Authorization:
     def _to_client(
         self, redirect_uri: str, data: dict[str, Any], code: str, description: str
     ) -> Outcome:
-        params = [("error", code), ("error_description", description)]
+        params = [("error", code), ("error_description", oauth_text(description))]
         if data.get("state"):
             params.append(("state", str(data["state"])))
         params.append(("iss", self.rt.settings.issuer))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
@@ -111,12 +111,23 @@ def _refresh(provider: Provider, value: str) -> KnownToken | None:
     )
 
 
+def _token_given(request: OAuth2Request) -> None:
+    """The token must be there; its hint is only a hint. RFC 7662 §2.1: a hint the
+    server does not know is ignored; RFC 7009 §2.1: the search extends to every type.
+    (Authlib refused an unknown hint with a 401 that carried no challenge.)"""
+    if not request.form.get("token"):
+        raise InvalidRequestError("the token parameter is required")
+
+
 class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def __init__(self, provider: Provider) -> None:
         super().__init__(provider)
         self.provider = provider
+
+    def check_params(self, request: OAuth2Request, client: Client) -> None:
+        _token_given(request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> KnownToken | None:
         return find(self.provider, token_string, token_type_hint)
@@ -147,6 +158,9 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
     def __init__(self, provider: Provider) -> None:
         super().__init__(provider)
         self.provider = provider
+
+    def check_params(self, request: OAuth2Request, client: Client) -> None:
+        _token_given(request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> KnownToken | None:
         return find(self.provider, token_string, token_type_hint)

@@ -15,9 +15,11 @@ import hmac
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import AuthorizationServer
+from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import OAuth2Request
 from sqlmodel import Session
 from starlette.responses import Response
@@ -99,6 +101,14 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         self.register_extension(Issuer(self.issuer))
 
     # --- what Authlib asks of a framework integration -------------------------------------
+
+    def get_authorization_grant(self, request: OAuth2Request) -> Any:
+        _printable(request, "response_type")
+        return super().get_authorization_grant(request)
+
+    def get_token_grant(self, request: OAuth2Request) -> Any:
+        _printable(request, "grant_type")
+        return super().get_token_grant(request)
 
     def query_client(self, client_id: str) -> Client | None:
         rt = self.rt
@@ -220,3 +230,14 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             return None
         client: Client | None = query_client(member.client_id)
         return client
+
+
+def _printable(request: OAuth2Request, name: str) -> None:
+    """Percent-encode a parameter holding characters an error description may not (RFC
+    6749 §4.1.2.1: %x20-21 / %x23-5B / %x5D-7E). Authlib words its refusal of an
+    unsupported response or grant type with the value, and then refuses its own words
+    (a ValueError: a 500); an encoded value is refused as unsupported like any other."""
+    data = request.payload.data
+    value = data.get(name)
+    if isinstance(value, str) and invalid_error_characters(value):
+        data[name] = quote(value, safe="")

@@ -51,6 +51,7 @@ def _views(session: SessionDep, rt: RuntimeDep) -> Views:
         _persons(rt, session),
         reader=rt.sessions,
         decided=rt.metrics.decided_all,
+        slots=rt.read_ahead,
     )
 
 

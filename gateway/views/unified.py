@@ -13,6 +13,7 @@ queries, so a brand cannot tell them apart.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -71,11 +72,13 @@ class Views:
         persons: Persons,
         reader: Callable[[], Session] | None = None,
         decided: Callable[[Iterable[policy.Decision]], None] | None = None,
+        slots: threading.BoundedSemaphore | None = None,
     ) -> None:
         self.session = session
         self.standard = standard
         self.persons = persons
         self.reader = reader
+        self.slots = slots  # taken without waiting for each read ahead, else none is made
         self.decided = decided  # told every person's decision (the metrics)
 
     def read(
@@ -93,25 +96,35 @@ class Views:
         persons = self._persons(brand, subs)
         found = list(dict.fromkeys(persons.values())) or [NOBODY]
         every = tuple(sorted(k for k in asked if k not in DERIVED))
-        with ThreadPoolExecutor(max_workers=1) as ahead:
-            early = (
-                ahead.submit(_read_apart, self.reader, dict.fromkeys(found, every))
-                if self.reader is not None and len(found) >= AHEAD_FROM
-                else None
-            )
-            granted = self._granted(brand, purpose, asked, found, now)
-            stored = {
-                keys: tuple(k for k in keys if k not in DERIVED) for keys in set(granted.values())
-            }
-            wanted = {person: stored[keys] for person, keys in granted.items()}
-            entries_of: dict[str, store.Entries] = {}
-            if early is not None:
-                read = early.result()
-                entries_of = {
-                    p: read[p] for p, keys in wanted.items() if keys == every and p in read
+        slot = (
+            self.reader is not None
+            and len(found) >= AHEAD_FROM
+            and (self.slots is None or self.slots.acquire(blocking=False))
+        )
+        try:
+            with ThreadPoolExecutor(max_workers=1) as ahead:
+                early = (
+                    ahead.submit(_read_apart, self.reader, dict.fromkeys(found, every))
+                    if slot and self.reader is not None
+                    else None
+                )
+                granted = self._granted(brand, purpose, asked, found, now)
+                stored = {
+                    keys: tuple(k for k in keys if k not in DERIVED)
+                    for keys in set(granted.values())
                 }
-                wanted = {p: keys for p, keys in wanted.items() if keys != every}
-            entries_of.update(store.entries(self.session, wanted))
+                wanted = {person: stored[keys] for person, keys in granted.items()}
+                entries_of: dict[str, store.Entries] = {}
+                if early is not None:
+                    read = early.result()
+                    entries_of = {
+                        p: read[p] for p, keys in wanted.items() if keys == every and p in read
+                    }
+                    wanted = {p: keys for p, keys in wanted.items() if keys != every}
+        finally:
+            if slot and self.slots is not None:
+                self.slots.release()
+        entries_of.update(store.entries(self.session, wanted))
         views: list[View | None] = []
         reads: list[Entry] = []
         for sub in subs:

@@ -138,3 +138,23 @@ def receivers(
         await target(scope, receive, send)
 
     return app
+
+
+def consents_in_force(url: str, platforms: list[Platform]) -> dict[str, str]:
+    """Account -> record id of every consent in force, as the platforms read them back
+    (``GET /v1/eligibility``, every page)."""
+    recorded: dict[str, str] = {}
+    for platform in platforms:
+        cursor: str | None = None
+        while True:
+            params: dict[str, str | int] = {"purpose": PURPOSE, "limit": 1000}
+            if cursor is not None:
+                params["cursor"] = cursor
+            page = httpx.get(f"{url}/v1/eligibility", params=params, auth=platform.auth, timeout=60)
+            assert page.status_code == 200, page.text
+            for item in page.json()["accounts"]:
+                recorded[item["account_id"]] = item["record_id"]
+            cursor = page.json().get("next_cursor")
+            if cursor is None:
+                break
+    return recorded

@@ -50,6 +50,7 @@ from tests.reliability.alliance import (
     PURPOSE,
     Platform,
     Received,
+    consents_in_force,
     publish_notice,
     push_stream,
     receivers,
@@ -63,9 +64,8 @@ from tests.reliability.served import Gateway, gateway_env, migrated, running
 pytestmark = pytest.mark.slow
 
 WRITES = 1000
-# Below the 40 threads a worker runs sync endpoints on: past them, a request holding
-# a database lock can wait for a thread that its waiters hold (docs/reliability.md).
-CONCURRENCY = 32
+# Past the worker's admission limit (64): the rest wait their turn (gateway/admission.py).
+CONCURRENCY = 96
 PLATFORMS = 8  # a recipient's SETs go one at a time, in order: more queues drain faster
 KILL_AFTER = 400  # acknowledged writes before the kill
 RECEIPTS_CHECKED = 20
@@ -142,28 +142,6 @@ def _wait(condition: Callable[[], bool], what: str, seconds: float = SETTLE_SECO
         assert time.monotonic() - began < seconds, f"timed out waiting for {what}"
         time.sleep(0.2)
     return time.monotonic() - began
-
-
-def _read_back(url: str, platforms: list[Platform]) -> dict[str, str]:
-    """Account -> record id of every consent in force, as the platforms read them back
-    (``GET /v1/eligibility``, every page)."""
-    recorded: dict[str, str] = {}
-    for platform in platforms:
-        cursor: str | None = None
-        while True:
-            params: dict[str, str | int] = {"purpose": PURPOSE, "limit": 1000}
-            if cursor is not None:
-                params["cursor"] = cursor
-            page = httpx.get(
-                f"{url}/v1/eligibility", params=params, auth=platform.auth, timeout=TIMEOUT
-            )
-            assert page.status_code == 200, page.text
-            for item in page.json()["accounts"]:
-                recorded[item["account_id"]] = item["record_id"]
-            cursor = page.json().get("next_cursor")
-            if cursor is None:
-                break
-    return recorded
 
 
 def _checkpoint(url: str, verifier_key: str, note: str | None = None) -> Checkpoint:
@@ -248,7 +226,7 @@ def _crash_and_recover(
         assert not writes.todo and writes.sent == WRITES
         assert writes.refused == [], writes.refused[:5]  # no 5xx, no refusal under load
 
-        in_force = _read_back(url, platforms)
+        in_force = consents_in_force(url, platforms)
         missing = [a for a, (_, r) in writes.acknowledged.items() if in_force.get(a) != r]
         assert missing == [], f"{len(missing)} acknowledged consents are lost"
         in_flight = {a: in_force.get(a) for _, a in writes.unknown}

@@ -4,7 +4,8 @@ A private cluster (tests/reliability/clusters.py, never the machine's shared ser
 serves ``accord serve``. Two faults, each followed by the same checks:
 
 1. ``pg_ctl stop -m fast``: while the database is down the gateway stays up, /readyz
-   says 503 and a write is refused with a 5xx, promptly; then ``pg_ctl start``;
+   says 503 and a write is refused promptly with a 503 ``temporarily_unavailable``
+   and ``Retry-After`` (never a 500: an outage is not a bug); then ``pg_ctl start``;
 2. ``pg_ctl restart -m immediate``: the server dies without a checkpoint and replays
    its WAL on the way up, under the gateway's pooled connections.
 
@@ -106,7 +107,9 @@ def _outage(gateway: Gateway, writer: Writer, figures: Figures) -> None:
     assert _readyz(gateway) == 503
     refused = writer.write()
     figures.note("write_while_down_status", refused.status_code)
-    assert refused.status_code >= 500, refused.text
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"] == "temporarily_unavailable"
+    assert int(refused.headers["retry-after"]) >= 1
     assert time.monotonic() - began < 2 * OUTAGE_ANSWER_SECONDS
     assert gateway.process is not None and gateway.process.poll() is None, gateway.tail()
 

@@ -75,6 +75,7 @@ PUBLIC = [
     "RightsRequestInfo",
     "SecurityEvent",
     "ServerError",
+    "ServiceUnavailableError",
     "SetError",
     "SignIn",
     "StandardDocument",
@@ -114,6 +115,7 @@ def test_error_hierarchy() -> None:
         "PayloadTooLargeError",
         "RateLimitError",
         "ServerError",
+        "ServiceUnavailableError",
     ):
         assert issubclass(getattr(sdk, name), sdk.APIError)
     for name in (

@@ -8,6 +8,7 @@ Request shapes of what a gateway may answer badly are checked with a MockTranspo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
@@ -453,6 +454,32 @@ async def test_a_rotated_key_verifies_after_one_refetch(gateway: Gateway) -> Non
         assert jwt.get_unverified_header(after.tokens.id_token)["kid"] == rotated.kid
         assert jwt.get_unverified_header(before.tokens.id_token)["kid"] != rotated.kid
         assert after.sub == before.sub and fetched.count(JWKS) == 2
+
+
+async def test_concurrent_verifications_of_a_new_key_all_wait_for_a_fetch(
+    gateway: Gateway,
+) -> None:
+    """Eight ID tokens of a key the cache does not hold yet, verified at once: each
+    verification that finds a refetch under way fetches too, instead of failing with
+    "no key" while the first one's fetch is in flight."""
+    async with gateway.client() as rp:
+        await rp.verify_id_token(forge(gateway, claims_for(gateway, {})), nonce=NONCE)
+        fetched = gateway.transports[0].paths
+        assert fetched.count(JWKS) == 1
+        rotated = gateway.runtime.keys.create("ES256")  # published and signing from now
+        tokens = [forge(gateway, claims_for(gateway, {})) for _ in range(8)]
+        assert {jwt.get_unverified_header(t)["kid"] for t in tokens} == {rotated.kid}
+        verified = await asyncio.gather(
+            *(rp.verify_id_token(t, nonce=NONCE) for t in tokens), return_exceptions=True
+        )
+        assert [v for v in verified if isinstance(v, BaseException)] == []
+        assert 2 <= fetched.count(JWKS) <= 9  # the first fetch, then the joined ones
+        # The joined fetches ended: an unknown kid within the interval fetches nothing.
+        count = fetched.count(JWKS)
+        unknown = forge(gateway, claims_for(gateway, {}), "unknown-kid")
+        with pytest.raises(IDTokenError, match="no key"):
+            await rp.verify_id_token(unknown, nonce=NONCE)
+        assert fetched.count(JWKS) == count
 
 
 @pytest.mark.parametrize(

@@ -216,3 +216,23 @@ def test_a_client_registered_for_par_is_refused_a_plain_request(
     pushed = client.post("/par", data=attempt.params(), headers=party.auth).json()
     by_reference = {"client_id": party.client_id, "request_uri": pushed["request_uri"]}
     assert authorize(client, by_reference).status_code == 200  # the chooser
+
+
+@pytest.mark.parametrize("value", ["é", "token\x0e", 'co"de', "\x7f", "code\\"])
+def test_a_response_type_of_any_characters_is_refused_cleanly(
+    client: TestClient, rp: RelyingParty, value: str
+) -> None:
+    """Authlib words unsupported_response_type with the value, and then refuses its
+    own words when they hold a character RFC 6749 §4.1.2.1 excludes: the answer was
+    a 500."""
+    attempt = Attempt(rp, extra={"response_type": value})
+    pushed = client.post("/par", data=attempt.params(), headers=rp.auth)
+    assert pushed.status_code == 400, pushed.text
+    assert pushed.json()["error"] == "unsupported_response_type"
+    redirected = authorize(client, attempt.params())
+    assert redirected.status_code == 303, redirected.text
+    back = query(redirected.headers["location"])
+    assert back["error"] == "unsupported_response_type"
+    assert back["state"] == attempt.state
+    described = back["error_description"]
+    assert all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in described), described

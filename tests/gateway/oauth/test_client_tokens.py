@@ -152,6 +152,25 @@ def test_a_revoked_access_token_introspects_inactive(
     assert unknown.status_code == 200
 
 
+@pytest.mark.parametrize("hint", ["refresh_token", "access_token", "id_token", "é", ""])
+def test_a_token_type_hint_of_any_value_is_only_a_hint(
+    alliance: Alliance, client: TestClient, hint: str
+) -> None:
+    """RFC 7662 §2.1 and RFC 7009 §2.1: a hint the server does not know, or one that is
+    wrong, does not stop it looking the token up everywhere. (Authlib answered an
+    unknown hint with 401, without WWW-Authenticate.)"""
+    token = issue(client, alliance)["access_token"]
+    auth = platform_auth(alliance)
+    looked = client.post(
+        "/introspect", data={"token": token, "token_type_hint": hint}, headers=auth
+    )
+    assert looked.status_code == 200, looked.text
+    assert looked.json()["active"] is True
+    revoked = client.post("/revoke", data={"token": token, "token_type_hint": hint}, headers=auth)
+    assert revoked.status_code == 200, revoked.text
+    assert introspect(client, alliance, token) == {"active": False}
+
+
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -271,6 +290,7 @@ MALFORMED = [
     pytest.param("grant_type=password&username=a&password=b", id="password-grant"),
     pytest.param("grant_type=client_credentials&scope=openid", id="user-scope"),
     pytest.param("", id="empty"),
+    pytest.param("grant_type=%C3%A9%0E%22", id="grant-type-outside-the-error-charset"),
 ]
 
 
@@ -286,6 +306,9 @@ def test_malformed_token_requests_get_a_clear_4xx(
         "unsupported_grant_type",
         "invalid_scope",
     }
+    # RFC 6749 §5.2: a description is printable ASCII without '"' or '\\'.
+    described = response.json()["error_description"]
+    assert all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in described), described
 
 
 def test_json_bodies_are_refused(alliance: Alliance, client: TestClient) -> None:
