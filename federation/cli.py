@@ -8,11 +8,15 @@ SuperLink and one SuperNode per platform on 127.0.0.1 (:mod:`federation.deployme
 (:mod:`federation.flower_simulation`). The bar shows the round, the ε spent and the
 validation accuracy (the simulation runtime reports only at its end), and the report
 ends with the model's privacy figures and the platforms' contribution shares.
+
+``--demo`` trains over the demo alliance a running gateway serves (``make run``), the
+gateway planning every round (:mod:`federation.demo`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from enum import StrEnum
@@ -21,10 +25,12 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from federation import demo
 from federation.accounting import Conversion, noise_multiplier_for
 from federation.alliance_data import alliance
 from federation.coordinators import LocalCoordinator, consenting_accounts
@@ -46,18 +52,21 @@ class Runtime(StrEnum):
 
 
 def train(
+    ctx: typer.Context,
     persons: Annotated[
         int, typer.Option(min=100, help="persons in the alliance data set")
     ] = 20_000,
     platforms: Annotated[int, typer.Option(min=1, max=8)] = 3,
-    rounds: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+    rounds: Annotated[int, typer.Option(min=1, max=10_000, help="(--demo: 20)")] = 100,
     epsilon: Annotated[
         float, typer.Option(help="the run's ε target: sets z for the rounds (and the cap)")
     ] = 3.0,
     z: Annotated[
         float | None, typer.Option(help="the noise multiplier, instead of --epsilon")
     ] = None,
-    q: Annotated[float, typer.Option(help="each consenting person's chance per round")] = 0.02,
+    q: Annotated[
+        float, typer.Option(help="each consenting person's chance per round (--demo: 0.2)")
+    ] = 0.02,
     clip: Annotated[float, typer.Option(help="C, the bound on one person's update")] = 1.0,
     placement: Annotated[Placement, typer.Option()] = Placement.central,
     consent_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.8,
@@ -65,8 +74,21 @@ def train(
     seed: Annotated[int, typer.Option()] = 0,
     runtime: Annotated[Runtime, typer.Option(help="where the platforms run")] = Runtime.in_process,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    use_demo: Annotated[
+        bool, typer.Option("--demo", help="train over the demo alliance a gateway serves")
+    ] = False,
+    gateway: Annotated[
+        str, typer.Option(help="--demo: the gateway's URL (its issuer)")
+    ] = "http://127.0.0.1:8000",
+    demo_dir: Annotated[
+        Path | None,
+        typer.Option(help="--demo: the platforms' credentials, var/demo if not given"),
+    ] = None,
 ) -> None:
     """Train the shared conversion model with person-level DP-FedAvg and report it."""
+    if use_demo:
+        _demo(ctx)
+        return
     delta = persons**-1.1
     try:
         noise = (
@@ -97,6 +119,55 @@ def train(
         typer.echo(json.dumps(report, indent=2, default=str))
     else:
         _print(report)
+    if report["state"] == "failed":
+        raise typer.Exit(1)
+
+
+def _demo(ctx: typer.Context) -> None:
+    """``--demo``: the run at the gateway (:mod:`federation.demo`), with the bar and report."""
+    params = ctx.params
+    given = {p for p in params if ctx.get_parameter_source(p) is not ParameterSource.DEFAULT}
+    alliance_only = sorted(given & {"persons", "platforms", "consent_rate"})
+    if alliance_only or Runtime(params["runtime"]) is not Runtime.in_process:
+        raise typer.BadParameter(
+            "--demo runs in process on the gateway's consenting accounts; drop "
+            + ", ".join(f"--{n.replace('_', '-')}" for n in alliance_only or ["runtime"])
+        )
+    # The gateway writes the credentials next to its keys (ACCORD_KEY_DIR), as `make run` does.
+    keys = Path(os.environ.get("ACCORD_KEY_DIR") or "var/keys")
+    settings = demo.DemoSettings(
+        gateway=params["gateway"],
+        folder=Path(params["demo_dir"] or keys.parent / "demo"),
+        rounds=params["rounds"] if "rounds" in given else demo.ROUNDS,
+        epsilon=params["epsilon"],
+        z=params["z"],
+        q=params["q"] if "q" in given else demo.SAMPLING_RATE,
+        clip=params["clip"],
+        placement=Placement(params["placement"]),
+        server_lr=params["server_lr"],
+        seed=params["seed"],
+        environ=dict(os.environ),
+    )
+    as_json = bool(params["as_json"])
+    bar = _bar(settings.rounds, as_json)
+    task = bar.add_task("rounds", total=settings.rounds, epsilon=0.0, accuracy=0.0)
+
+    def advance(log: RoundLog) -> None:
+        bar.start()  # at the first round: the checks before it may end in one line instead
+        bar.update(task, completed=log.round, epsilon=log.epsilon, accuracy=log.accuracy)
+
+    try:
+        report = demo.run(settings, advance)
+    except FederationError as refused:
+        typer.echo(f"error: {refused}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        _print_demo(report)
     if report["state"] == "failed":
         raise typer.Exit(1)
 
@@ -244,5 +315,52 @@ def _print(report: dict[str, Any]) -> None:
             "consenting persons",
             f"{per_round[0]['population']:,} → {per_round[-1]['population']:,}",
         )
+    table.add_row("wall time", f"{report['seconds']} s")
+    console.print(table)
+
+
+def _print_demo(report: dict[str, Any]) -> None:
+    table = Table(title=f"Demo training run at {report['gateway']}", show_header=False)
+    state = report["state"] + (f" ({report['reason']})" if report["reason"] else "")
+    table.add_row("state", state)
+    table.add_row(
+        "rounds", f"{report['rounds']} of {report['rounds_asked']}, planned by the gateway"
+    )
+    mechanism = report["mechanism"]
+    run_alone = report["epsilon_run"]
+    table.add_row(
+        "privacy (person)",
+        f"ε = {report['epsilon']:.3f} at δ = {report['delta']:.3g} for the population,"
+        " every run composed (RDP)"
+        + (f"; this run alone ε = {run_alone:.3f}" if run_alone is not None else "")
+        + f"; q = {mechanism['q']}, C = {mechanism['clip']}, z = {mechanism['z']:.3f},"
+        f" {mechanism['placement']} noise",
+    )
+    ledger = report["ledger"]
+    table.add_row(
+        "ledger",
+        f"this run charged ε = {ledger['charged']:.3f}; {ledger['population']}:"
+        f" {ledger['spent']:.3f} of {ledger['cap']:g} spent, {ledger['remaining']:.3f} left",
+    )
+    table.add_row(
+        "consenting accounts",
+        ", ".join(f"{slug} {n:,}" for slug, n in report["consenting_accounts"].items()),
+    )
+    persons = report["persons_per_round"]
+    table.add_row("persons per round (N)", f"{persons[0]:,} → {persons[-1]:,}")
+    table.add_row(
+        "accuracy (held-out)",
+        f"{report['initial_accuracy']:.2%} → {report['accuracy']:.2%}"
+        f" on {report['validation_accounts']:,} synthetic accounts; non-private"
+        f" {report['non_private_accuracy']:.2%}, majority class {report['majority']:.2%}",
+    )
+    if report["shares"]:
+        shares = ", ".join(f"{slug} {s:.1%}" for slug, s in report["shares"].items())
+        table.add_row("contribution shares", shares + " (Shapley)")
+    model = report["model"]
+    table.add_row(
+        "model",
+        f"{model['name']} v{model['version']}, id {model['id']}" if model else "not registered",
+    )
     table.add_row("wall time", f"{report['seconds']} s")
     console.print(table)

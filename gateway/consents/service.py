@@ -208,9 +208,13 @@ class Consents:
         ids = store.in_force(self.session, platform.id, purpose, now, cursor or "", limit + 1)
         more, ids = len(ids) > limit, ids[:limit]
         notices = self.notices.current_versions()  # once per page, not per person
+        histories = store.histories_of_records(self.session, ids)
+        persons = [history.record.person_id for history in histories]
+        minors = self.persons.minors(persons)  # each a query per page, not per person
+        accounts = self.persons.accounts_at(persons, platform.id)
         page: list[tuple[History, str]] = []
         decisions: list[policy.Decision] = []
-        for history in store.histories_of_records(self.session, ids):
+        for history in histories:
             record = history.record
             question = policy.Question(
                 record.person_id,
@@ -220,9 +224,14 @@ class Consents:
                 record.categories,
                 now,
             )
-            decision = policy.decide(question, [history], self.facts(record.person_id, notices))
+            facts = policy.Facts(
+                standard=self.rt.standard,
+                notices=notices,
+                minor_under_14=record.person_id in minors,
+            )
+            decision = policy.decide(question, [history], facts)
             decisions.append(decision)
-            account = self.persons.account_at(record.person_id, platform.id)
+            account = accounts.get(record.person_id)
             if decision.allowed and account is not None:
                 page.append((history, account))
         self.rt.metrics.decided_all(decisions)
