@@ -6,12 +6,14 @@ request exits with status 1 and says why; nothing is half-written.
 """
 
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from urllib.parse import urlsplit
 
 import typer
 from pydantic import ValidationError
@@ -462,46 +464,92 @@ def _require_development(rt: Runtime) -> None:
         fail("the demo alliance is for ACCORD_ENV=development only")
 
 
+def _demo_members() -> tuple[demo.DemoMember, ...]:
+    try:
+        return demo.alliance()
+    except demo.DemoError as exc:
+        fail(str(exc), code=2)
+
+
 @demo_app.command("seed")
 def demo_seed(ctx: typer.Context) -> None:
-    """Register the demo platforms and brand (idempotent)."""
+    """Register the demo platforms and brand and seed a synthetic population (idempotent)."""
     state = _state(ctx)
-    _require_development(state.runtime())
+    rt = state.runtime()
+    _require_development(rt)
+    members = _demo_members()
     with unit_of_work(state) as session:
-        lines = demo.seed(session, state.runtime())
+        lines = demo.seed(session, rt, members)
+        lines += demo.seed_population(session, rt, members)
     for line in lines:
         typer.echo(line)
-    typer.echo(f"demo credentials in {demo.demo_dir(state.runtime())}/")
+    typer.echo(f"demo credentials in {demo.demo_dir(rt)}/")
+
+
+def _issuer_problem(rt: Runtime) -> str | None:
+    """Why the demo apps could not work with this gateway, if they could not: they reach
+    it, and send browsers to it, at its issuer URL."""
+    issuer = urlsplit(rt.settings.issuer)
+    port = issuer.port or (443 if issuer.scheme == "https" else 80)
+    if port != rt.settings.port:
+        return (
+            f"ACCORD_ISSUER ({rt.settings.issuer}) is not where the gateway serves"
+            f" (port {rt.settings.port}): set ACCORD_ISSUER=http://127.0.0.1:{rt.settings.port}"
+        )
+    return None
 
 
 @demo_app.command("up")
 def demo_up(ctx: typer.Context) -> None:
-    """Migrate, seed the demo alliance and serve, printing the URLs to open."""
+    """Migrate, seed the demo alliance, serve the gateway and start the members' apps,
+    printing the URLs to open; Ctrl+C stops them all."""
     state = _state(ctx)
     rt = state.runtime()
     _require_development(rt)
     db_upgrade(ctx)
     demo_seed(ctx)
+    members = _demo_members()
+    apps = demo.DemoApps(members, demo.demo_dir(rt))
     base = f"http://{rt.settings.host}:{rt.settings.port}"
+    problem = _issuer_problem(rt)
 
     def banner() -> None:
+        if problem is None:
+            apps.start()
+            apps.wait()
+        else:
+            for app in apps.apps:
+                app.problem = "not started: " + problem
         lines = [
             "",
             "Accord is running. Open:",
+            f"  consent center     {base}/center",
+            f"  API reference      {base}/docs",
             f"  gateway health     {base}/healthz",
             f"  readiness          {base}/readyz",
             f"  data standard      {base}/v1/schema",
-            f"  API reference      {base}/docs",
             f"  admin API          {base}/v1/admin/platforms",
             f"                     Authorization: Bearer {_operator_hint(rt)}",
-            "Demo members (their apps arrive with the demo alliance):",
-            *(f"  {m.kind.value:<9} {m.name:<20} {m.base_url}" for m in demo.DEMO_ALLIANCE),
+            "The demo alliance, each member its own app:",
+            *apps.lines(),
+            "Try it: sign in at the first platform (e.g. as mia), open the consent center and",
+            'link a second platform (mia again), then "Sign in with Accord" at the brand.',
             "Press Ctrl+C to stop.",
             "",
         ]
         typer.echo("\n".join(lines))
 
-    _serve(rt, rt.settings.host, rt.settings.port, banner)
+    # uvicorn re-raises the SIGTERM it stopped on; this handler turns it into an exit that
+    # runs the `finally` below (the default one would end the process on the spot).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        _serve(rt, rt.settings.host, rt.settings.port, banner)
+    finally:
+        apps.stop()
+
+
+def _exit_on_signal(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import select
 
 from gateway.edge import RuntimeDep, SessionDep
 from gateway.identity.challenges import Acceptance, ChallengeKind, Challenges, Identifier
@@ -104,8 +105,8 @@ def router() -> APIRouter:
         """What the person is doing: signing in (to which relying party) or linking."""
         row = challenges.for_platform(body.challenge, platform)
         client = None
-        if row.client_id is not None:
-            member = session.get(Member, row.client_id)
+        if row.client_id is not None:  # the relying party's OAuth client_id
+            member = session.exec(select(Member).where(Member.client_id == row.client_id)).first()
             if member is not None:
                 client = {"name": member.name, "kind": member.kind}
         return ChallengeOut(

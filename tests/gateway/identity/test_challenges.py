@@ -99,7 +99,9 @@ def test_the_lifecycle_table_is_closed() -> None:
 async def test_a_login_round_trip(
     alliance: Alliance, runtime: Runtime, redleaf: AsyncPlatformClient
 ) -> None:
-    challenge = open_challenge(runtime, alliance.platform["id"], client_id=alliance.brand_a["id"])
+    # As /authorize opens it: with the relying party's OAuth client_id.
+    brand = alliance.brand_a["client_id"]
+    challenge = open_challenge(runtime, alliance.platform["id"], client_id=brand)
     info = await redleaf.describe_challenge(challenge)
     assert (info.kind, info.state) == ("login", "pending")
     assert info.client == {"name": alliance.brand_a["name"], "kind": "brand"}
