@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
-PYTEST_ARGS ?= -n 2  # two workers for two cores (pytest-xdist); PYTEST_ARGS= runs serially
+PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25  # two workers for two cores (pytest-xdist), the slowest listed; PYTEST_ARGS= runs serially
 # pip's machine-wide config names local index folders that do not all exist; hide
 # only those warnings, and keep pip's exit status (pipefail).
 QUIET  := 2>&1 | { grep -v '^WARNING: Location' || true; }

@@ -302,7 +302,8 @@ def _fedavg_main(grid: Grid, context: Context) -> None:
         "rounds": [],
         "finished": False,
     }
-    nodes = _wait_for_nodes(grid, _setting(cfg, "min-nodes", int), timeout)
+    start = _setting(cfg, "start-timeout", float)
+    nodes = _wait_for_nodes(grid, _setting(cfg, "min-nodes", int), start)
     result["nodes"] = len(nodes)
     for current in range(1, rounds + 1):
         started = time.monotonic()
@@ -434,8 +435,16 @@ def _dp_main(grid: Grid, context: Context) -> None:
     timeout = _setting(cfg, "round-timeout", float)
     results_dir = _setting(cfg, "results-dir", str)
     data = _run_alliance(cfg)
-    nodes = _wait_for_nodes(grid, _setting(cfg, "min-nodes", int), timeout)
-    platform_of = _platforms_of(grid, nodes, timeout)
+    # Joining and a first answer start processes (a ClientApp per node): on a loaded
+    # machine that takes longer than a round, so it has a timeout of its own.
+    start = _setting(cfg, "start-timeout", float)
+    try:
+        nodes = _wait_for_nodes(grid, _setting(cfg, "min-nodes", int), start)
+        platform_of = _platforms_of(grid, nodes, start)
+    except FederationError as failed:  # said in the result too, not only in a log
+        failure = {"state": "failed", "error": str(failed), "finished": True}
+        _write_result(results_dir, {"run_id": context.run_id, "mode": "dp", **failure})
+        raise
     coordinator = _coordinator(cfg, data)
     report: dict[str, Any] = {"run_id": context.run_id, "mode": "dp", "nodes": len(nodes)}
 

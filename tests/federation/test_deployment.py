@@ -72,8 +72,9 @@ def test_a_dp_run_goes_on_without_a_killed_supernode_and_accounts_every_round(
         f'mode="dp" num-server-rounds={rounds} persons=3000 q={q} z={z} epsilon-cap=50.0'
         f' delta=1e-5 round-timeout=8.0 noise-seed=5 results-dir="{results}"'
     )
-    while result_of(results).get("progress", {}).get("round", 0) < 3:
-        assert time.monotonic() - started < DEADLINE_SECONDS, result_of(results)
+    while (now := result_of(results)).get("progress", {}).get("round", 0) < 3:
+        assert not now.get("finished"), now  # ended before round 3: its error says why
+        assert time.monotonic() - started < DEADLINE_SECONDS, now
         time.sleep(0.5)
     federation.kill_node(2)
     wait(federation, run_id, started)
