@@ -43,16 +43,17 @@ def wait(fed: Federation, run_id: int, started: float) -> None:
 
 
 @pytest.mark.slow
-def test_two_rounds_on_three_supernodes_beat_the_majority(
+def test_three_rounds_on_three_supernodes_beat_the_majority(
     federation: Federation, tmp_path: Path
 ) -> None:
     started = time.monotonic()
     results = tmp_path / "results"
-    run_id = federation.submit(f'num-server-rounds=2 persons=3000 results-dir="{results}"')
+    run_id = federation.submit(f'num-server-rounds=3 persons=3000 results-dir="{results}"')
     wait(federation, run_id, started)
     result = result_of(results)
     assert result["finished"]
-    assert [r["round"] for r in result["rounds"]] == [1, 2]
+    assert [r["round"] for r in result["rounds"]] == [1, 2, 3]
+    assert time.monotonic() - started < 300  # the issue's bound for a 3-round run
     assert all(r["replies"] == PLATFORMS and not r["lost"] for r in result["rounds"])
     assert sorted(result["platform_accuracy"]) == ["0", "1", "2"]
     assert result["rounds"][-1]["accuracy"] > result["majority"] + 0.03, result
@@ -63,17 +64,18 @@ def test_a_dp_run_goes_on_without_a_killed_supernode_and_accounts_every_round(
     federation: Federation, tmp_path: Path
 ) -> None:
     """Person-level DP-FedAvg, planned in the ServerApp; SuperNode 2 is killed (SIGKILL)
-    after round 3: the later rounds wait out their timeout, go on with two platforms, and
-    are charged like the others."""
+    after round 2: the later rounds wait out their timeout, go on with two platforms, and
+    are charged like the others. The timeout leaves room for a loaded machine: every
+    message starts a ClientApp process."""
     started = time.monotonic()
     results = tmp_path / "results"
-    q, z, rounds = 0.2, 1.0, 5
+    q, z, rounds = 0.2, 1.0, 4
     run_id = federation.submit(
         f'mode="dp" num-server-rounds={rounds} persons=3000 q={q} z={z} epsilon-cap=50.0'
-        f' delta=1e-5 round-timeout=8.0 noise-seed=5 results-dir="{results}"'
+        f' delta=1e-5 round-timeout=20.0 noise-seed=5 results-dir="{results}"'
     )
-    while (now := result_of(results)).get("progress", {}).get("round", 0) < 3:
-        assert not now.get("finished"), now  # ended before round 3: its error says why
+    while (now := result_of(results)).get("progress", {}).get("round", 0) < 2:
+        assert not now.get("finished"), now  # ended before round 2: its error says why
         assert time.monotonic() - started < DEADLINE_SECONDS, now
         time.sleep(0.5)
     federation.kill_node(2)
@@ -81,7 +83,7 @@ def test_a_dp_run_goes_on_without_a_killed_supernode_and_accounts_every_round(
     result = result_of(results)
     assert result["finished"] and result["state"] == "finished", result
     replies = [r["replies"] for r in result["per_round"]]
-    assert len(replies) == rounds and replies[:3] == [3, 3, 3] and replies[-1] == 2, replies
+    assert len(replies) == rounds and replies[:2] == [3, 3] and replies[-1] == 2, replies
     epsilon = (
         RdpAccountant(steps=((SampledGaussian(q, z), rounds),))
         .epsilon(1e-5, Conversion.improved)
