@@ -26,19 +26,19 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from examples.audience import sandbox_routes
 from examples.cast import BRAND_ACCENT, BRAND_TAGLINE
 from examples.credentials import Credentials, Listing, directory
 from examples.inbox import Inbox, Stream
+from examples.member_app import EVENTS_PATH, member_app, mount_receiver
 from examples.pages import Frame, csrf_ok, csrf_token, e, form, page, table
 from examples.serving import main
 from sdk import (
@@ -48,12 +48,10 @@ from sdk import (
     AuthorizationRequest,
     StandardDocument,
     View,
-    set_receiver,
 )
 
 PURPOSE = "marketing.brand_view"
 SCOPE = f"openid {PURPOSE}"
-EVENTS_PATH = "/accord/events"
 EVENTS_REFRESH = 3  # seconds: the events page reloads itself, so new SETs show
 SESSION_TTL = 8 * 3600.0
 PENDING_TTL = 600.0  # a sign-in must come back within this
@@ -139,32 +137,9 @@ class Brand:
 def create_app(credentials: Credentials, members: Sequence[Listing] = ()) -> FastAPI:
     brand = Brand(credentials, members)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = [
-            asyncio.create_task(brand.stream.keep_trying()),
-            asyncio.create_task(brand.load_standard()),
-        ]
-        try:
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with suppress(asyncio.CancelledError):
-                    await task
-            await brand.client.aclose()
-
-    app = FastAPI(title=credentials.name, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = member_app(credentials, brand.client, [brand.stream.keep_trying, brand.load_standard])
     app.state.brand = brand
-    receiver = set_receiver(
-        brand.inbox.add,
-        issuer=credentials.issuer,
-        audience=credentials.client_id,
-        jwks_provider=brand.client.jwks,
-        authorization=brand.stream.authorization,
-    )
-    app.router.routes.append(Route(EVENTS_PATH, receiver, methods=["POST"]))
+    mount_receiver(app, credentials, brand.client, brand.stream, brand.inbox.add)
     _sign_in_routes(app, brand)
     _view_routes(app, brand)
     sandbox_routes(app, brand)

@@ -21,17 +21,14 @@ Pages (element ids a browser test can rely on):
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from examples.cast import PASSWORD, PLATFORMS, DemoUser, PlatformCast
 from examples.challenges import challenge_routes
@@ -39,18 +36,17 @@ from examples.credentials import Credentials, CredentialsError, Listing, directo
 from examples.inbox import Inbox, Stream, short_type
 from examples.login import demo_users, login_form
 from examples.login import error as error_html
+from examples.member_app import EVENTS_PATH, member_app, mount_receiver
 from examples.pages import Frame, csrf_ok, csrf_token, e, form, local_path, page, table
 from examples.pusher import Outcome, Pusher
 from examples.serving import main
 from sdk import (
     AsyncPlatformClient,
     SecurityEvent,
-    set_receiver,
 )
 
 SESSION_TTL = 8 * 3600.0
 MAX_SESSIONS = 10_000
-EVENTS_PATH = "/accord/events"
 EVENTS_REFRESH = 3  # seconds: the events page reloads itself, so new SETs show
 WATCHED_EVENTS = {"identity/link-added", "consent/granted", "consent/scope-changed"}
 DROPPED = {
@@ -172,34 +168,11 @@ def create_app(
 ) -> FastAPI:
     platform = Platform(credentials, cast, members)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = [
-            asyncio.create_task(platform.stream.keep_trying()),
-            asyncio.create_task(platform.pusher.run()),
-        ]
-        try:
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with suppress(asyncio.CancelledError):
-                    await task
-            await platform.client.aclose()
-
-    app = FastAPI(title=credentials.name, lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.platform = platform
-    receiver = set_receiver(
-        platform.on_event,
-        issuer=credentials.issuer,
-        audience=credentials.client_id,
-        jwks_provider=platform.client.jwks,
-        authorization=platform.stream.authorization,
+    app = member_app(
+        credentials, platform.client, [platform.stream.keep_trying, platform.pusher.run]
     )
-    # The exact registered URL, without the trailing slash a mount would redirect to
-    # (the gateway never follows a redirect with a SET).
-    app.router.routes.append(Route(EVENTS_PATH, receiver, methods=["POST"]))
+    app.state.platform = platform
+    mount_receiver(app, credentials, platform.client, platform.stream, platform.on_event)
     frame = platform.frame
 
     @app.get("/healthz", include_in_schema=False)
