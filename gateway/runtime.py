@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 
 from consent.taxonomy import DataStandard, load_standard
 from gateway.changes import Changes
-from gateway.db import SessionFactory, make_engine, session_factory
+from gateway.consents.notices import CurrentVersions
+from gateway.db import SessionFactory, autocommitting, make_engine, session_factory
 from gateway.keys import KeyRing
 from gateway.oauth.remembered import Remembered
 from gateway.observability import spending
@@ -31,11 +32,15 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: SessionFactory
+    # Sessions whose statements commit one by one (PostgreSQL; SQLite: as ``sessions``):
+    # for reads whose only write is one last statement (the views and their access log).
+    autocommit: SessionFactory
     standard: DataStandard
     hasher: SecretHasher
     keys: KeyRing
     changes: Changes
     remembered: Remembered
+    notices: CurrentVersions  # the current notice versions, as this worker remembers them
     metrics: Metrics
     limits: Limits
     # Reads ahead on a second pooled connection (a batch of views) take a slot here
@@ -59,19 +64,23 @@ class Runtime:
             settings.database_url, pool_size=settings.db_pool_size, max_overflow=POOL_OVERFLOW
         )
         sessions = session_factory(engine)
+        autocommit = session_factory(autocommitting(engine))
         changes = Changes()
-        changes.watch(sessions)  # every write of this process counts, the CLI's too
+        for factory in (sessions, autocommit):
+            changes.watch(factory)  # every write of this process counts, the CLI's too
         metrics = Metrics.for_process()
         spending.watch(sessions, metrics)  # ε counted as charges commit
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
+            autocommit=autocommit,
             standard=standard or load_standard(),
             hasher=SecretHasher(settings.hash_key.get_secret_value().encode()),
             keys=KeyRing(settings.key_dir),
             changes=changes,
             remembered=Remembered(changes),
+            notices=CurrentVersions(changes),
             metrics=metrics,
             limits=Limits.build(settings, limiter),
             read_ahead=threading.BoundedSemaphore(

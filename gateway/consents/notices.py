@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from gateway.changes import Changes, Tag, changed_in
 from gateway.consents.models import ConsentRecordRow, NoticeVersion
 from gateway.db import core, insert_new, utcnow
 from gateway.errors import Conflict, InvalidRequest, NotFound
@@ -114,3 +115,27 @@ class Notices:
             .order_by(RECORD.c.record_id)
         )
         return [str(r) for (r,) in rows]
+
+
+class CurrentVersions:
+    """The current version of every notice, as one worker remembers it.
+
+    Every decision compares records with the current versions; they change only when
+    the operator publishes. A publish changes a watched table (:mod:`gateway.changes`),
+    so what is remembered is used only under the tag current when it was read: another
+    worker's publish is seen within the counter's poll interval, this process's at
+    once. A transaction that published itself reads afresh."""
+
+    def __init__(self, changes: Changes) -> None:
+        self.changes = changes
+        self._kept: tuple[dict[str, int], Tag] | None = None
+
+    def read(self, session: Session) -> dict[str, int]:
+        kept = self._kept
+        if kept is not None and not changed_in(session) and self.changes.current(kept[1]):
+            return kept[0]
+        tag = None if changed_in(session) else self.changes.tag()
+        versions = Notices(session).current_versions()
+        if tag is not None:
+            self._kept = (versions, tag)
+        return versions

@@ -67,6 +67,13 @@ def authenticate(session: Session, rt: Runtime, authorization: str) -> Member:
 
 
 def _basic(session: Session, rt: Runtime, value: str) -> Member:
+    client_id, secret = _pair(value)
+    member = _known(rt, client_id) or _by_client_id(session, client_id, rt)
+    return _with_secret(rt, member, secret)
+
+
+def _pair(value: str) -> tuple[str, str]:
+    """The client id and secret of a Basic credential (RFC 6749 §2.3.1)."""
     try:
         raw = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
@@ -74,16 +81,36 @@ def _basic(session: Session, rt: Runtime, value: str) -> Member:
     client_id, sep, secret = raw.partition(":")
     if not sep:
         raise _refuse()
-    member = _by_client_id(session, unquote(client_id))
+    return unquote(client_id), unquote(secret)
+
+
+def _with_secret(rt: Runtime, member: Member | None, secret: str) -> Member:
     stored = member.client_secret_hash if member else None
     if (
         member is None
         or stored is None
         or not AuthMethod(member.auth_method).has_secret
-        or not rt.hasher.verify(unquote(secret), stored)
+        or not rt.hasher.verify(secret, stored)
     ):
         raise _refuse()
     return member
+
+
+def from_memory(rt: Runtime, authorization: str) -> Member | None:
+    """The member a Basic credential names, from what this worker remembers (no
+    database, no thread): None when the client is not remembered, or the credential is
+    not Basic. A wrong secret for a remembered client is refused here."""
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        return None
+    client_id, secret = _pair(value.strip())
+    member = _known(rt, client_id)
+    return None if member is None else _with_secret(rt, member, secret)
+
+
+def _known(rt: Runtime, client_id: str) -> Member | None:
+    """The active member with this client id, if this worker remembers it as current."""
+    return rt.remembered.client(client_id) if 0 < len(client_id) <= 64 else None
 
 
 def _assertion(session: Session, rt: Runtime, token: str) -> Member:
@@ -99,7 +126,9 @@ def verify_assertion(session: Session, rt: Runtime, token: str, audiences: list[
     except jwt.PyJWTError:
         raise _refuse() from None
     client_id = unverified.get("iss")
-    member = _by_client_id(session, client_id) if isinstance(client_id, str) else None
+    # Read, never from memory: the jti is spent in the database anyway, and the express
+    # lane's stand-in session must step aside (NeedsDatabase) before anything is spent.
+    member = _by_client_id(session, client_id, rt) if isinstance(client_id, str) else None
     if member is None or member.auth_method != AuthMethod.private_key_jwt or not member.jwks:
         raise _refuse()
     key = _member_key(member.jwks, header.get("kid"), header.get("alg"))
@@ -154,8 +183,14 @@ def prune_jtis(session: Session, now: datetime) -> int:
     return len(result.all())
 
 
-def _by_client_id(session: Session, client_id: str) -> Member | None:
-    return session.exec(select(Member).where(Member.client_id == client_id)).first()
+def _by_client_id(session: Session, client_id: str, rt: Runtime) -> Member | None:
+    """The member with this client id, read; an active one is remembered (under the
+    change tag taken before the read: :mod:`gateway.changes`)."""
+    tag = rt.remembered.tag(session)
+    member = session.exec(select(Member).where(Member.client_id == client_id)).first()
+    if member is None or member.status != MemberStatus.active:
+        return member
+    return rt.remembered.keep_client(member, tag)
 
 
 def member_of(request: Request) -> Member:
@@ -179,9 +214,22 @@ def brand_of(request: Request) -> Member:
     return member
 
 
-MemberDep = Annotated[Member, Depends(member_of)]
-PlatformDep = Annotated[Member, Depends(platform_of)]
-BrandDep = Annotated[Member, Depends(brand_of)]
+# The dependencies are async: they do no I/O, so they take no thread hop.
+async def _member(request: Request) -> Member:
+    return member_of(request)
+
+
+async def _platform(request: Request) -> Member:
+    return platform_of(request)
+
+
+async def _brand(request: Request) -> Member:
+    return brand_of(request)
+
+
+MemberDep = Annotated[Member, Depends(_member)]
+PlatformDep = Annotated[Member, Depends(_platform)]
+BrandDep = Annotated[Member, Depends(_brand)]
 
 
 def _authenticate(rt: Runtime, header: str) -> Member:
@@ -200,7 +248,10 @@ class MemberRoute(APIRoute):
             header = request.headers.get("authorization")
             if not header:
                 raise _refuse()
-            request.state.member = member = await run_in_threadpool(_authenticate, rt, header)
+            member = from_memory(rt, header)  # no thread hop for a client remembered
+            if member is None:
+                member = await run_in_threadpool(_authenticate, rt, header)
+            request.state.member = member
             note_client(member.client_id)  # the request's log lines name the member
             return await handler(request)
 

@@ -8,20 +8,23 @@ are never cached on the way (``Cache-Control: no-store``).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from gateway.db import utcnow
+from gateway.db import transaction, utcnow
 from gateway.edge import RuntimeDep, SessionDep
 from gateway.errors import NotFound
 from gateway.identity.persons import Persons
 from gateway.members.auth import BrandDep, MemberRoute, PlatformDep
+from gateway.members.models import Member
 from gateway.runtime import Runtime
 from gateway.views.ingest import MAX_KEY, AttributeRules, Ingest
-from gateway.views.unified import MAX_SUBJECTS, Views, batch_item, view_body
+from gateway.views.unified import MAX_SUBJECTS, View, Views, batch_item, view_body
 
 NO_STORE = {"Cache-Control": "no-store"}
 ATTRIBUTES_PATH = "/v1/attributes"
@@ -44,18 +47,37 @@ def _persons(rt: Runtime, session: SessionDep) -> Persons:
     return Persons(session, rt.settings.pairwise_key.get_secret_value().encode())
 
 
-def _views(session: SessionDep, rt: RuntimeDep) -> Views:
-    return Views(
-        session,
-        rt.standard,
-        _persons(rt, session),
-        reader=rt.sessions,
-        decided=rt.metrics.decided_all,
-        slots=rt.read_ahead,
-    )
+def _read(
+    rt: Runtime,
+    brand: Member,
+    purpose: str,
+    subs: Sequence[str],
+    categories: Sequence[str] | None,
+    now: datetime,
+) -> list[View | None]:
+    """The views, read and then logged, the log committed before they are answered.
+
+    The whole of a request's database work runs in this one thread hop. Each statement
+    commits on its own (:attr:`Runtime.autocommit`): the reads would each see their own
+    moment under READ COMMITTED anyway, and the one write, the access log's entries,
+    comes last in a single statement, so an answer exists only once its entries do."""
+    with transaction(rt.autocommit) as session:
+        views = Views(
+            session,
+            rt.standard,
+            rt.notices,
+            reader=rt.autocommit,
+            decided=rt.metrics.decided_all,
+            slots=rt.read_ahead,
+        )
+        return views.read(brand, purpose, subs, categories, now)
 
 
-ViewsDep = Annotated[Views, Depends(_views)]
+def _batch(rt: Runtime, brand: Member, body: BatchIn, now: datetime) -> str:
+    found = _read(rt, brand, body.purpose, body.subjects, body.categories, now)
+    items = ",".join(batch_item(s, v) for s, v in zip(body.subjects, found, strict=True))
+    head = json.dumps({"purpose": body.purpose, "as_of": now.isoformat()})[:-1]
+    return f'{head},"views":[{items}]}}'
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -92,15 +114,15 @@ def router() -> APIRouter:
         return _json(answer.body, answer.status, headers)
 
     @api.get("/views/{sub}", summary="The unified view of one subject", response_class=Response)
-    def view(
+    async def view(
         sub: Annotated[str, Path(min_length=1, max_length=64)],
         purpose: Annotated[str, Query(min_length=1, max_length=120)],
         brand: BrandDep,
-        views: ViewsDep,
+        rt: RuntimeDep,
         category: Annotated[list[str] | None, Query(max_length=200)] = None,
     ) -> Response:
         now = utcnow()
-        (found,) = views.read(brand, purpose, [sub], category, now)
+        (found,) = await run_in_threadpool(_read, rt, brand, purpose, [sub], category, now)
         if found is None:
             raise NotFound(UNAVAILABLE)
         return _text(view_body(found, now))
@@ -110,11 +132,7 @@ def router() -> APIRouter:
         summary="The unified views of up to 1,000 subjects",
         response_class=Response,
     )
-    def views_batch(body: BatchIn, brand: BrandDep, views: ViewsDep) -> Response:
-        now = utcnow()
-        found = views.read(brand, body.purpose, body.subjects, body.categories, now)
-        items = ",".join(batch_item(s, v) for s, v in zip(body.subjects, found, strict=True))
-        head = json.dumps({"purpose": body.purpose, "as_of": now.isoformat()})[:-1]
-        return _text(f'{head},"views":[{items}]}}')
+    async def views_batch(body: BatchIn, brand: BrandDep, rt: RuntimeDep) -> Response:
+        return _text(await run_in_threadpool(_batch, rt, brand, body, utcnow()))
 
     return api

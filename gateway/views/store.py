@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, bindparam, delete, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Text, any_, bindparam, delete, func, literal, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import Session
 
 from consent.taxonomy import DataStandard
@@ -298,16 +297,17 @@ def move(standard: DataStandard, session: Session, into: str, other: str) -> Non
 class Entries:
     """A person's stored view entries for some categories, joined."""
 
-    categories: tuple[str, ...]  # those with an entry, in order
-    text: str  # ``{"category": entry, ...}`` in that order
+    categories: tuple[str, ...]  # those with an entry, in the order of the text
+    text: str  # ``{"category": entry, ...}``
 
 
 NO_ENTRIES = Entries((), "{}")
 
 
 def entries(session: Session, wanted: Mapping[str, Iterable[str]]) -> dict[str, Entries]:
-    """person -> their stored entries for the categories wanted of them, in category
-    order (persons with none are left out). Persons wanting the same categories are read
+    """person -> their stored entries for the categories wanted of them (persons with
+    none are left out; the order of the entries is not part of the answer). Persons
+    wanting the same categories are read
     together: on PostgreSQL the database joins the entries (one row per person), elsewhere
     they are joined here."""
     together: dict[tuple[str, ...], list[str]] = defaultdict(list)
@@ -338,15 +338,22 @@ def entries(session: Session, wanted: Mapping[str, Iterable[str]]) -> dict[str, 
 def _joined(
     session: Session, chosen: ColumnElement[bool], categories: tuple[str, ...]
 ) -> dict[str, Entries]:
-    order = VIEW.c.category.collate("C")  # the order of Python's sorted(): code points
+    """The entries of the chosen persons, joined by the database: one row per person.
+
+    The categories are one array parameter (``= ANY``), so the statement's text is the
+    same whatever is asked: psycopg prepares it once, and nothing is rendered per call.
+    The entries come in the order the primary key's index gives them (category within
+    person), unsorted by the aggregate: sorting in each group cost PostgreSQL 15 some 20
+    ms of a batch of 1,000, and a JSON object's members have no order (RFC 8259 §4)."""
+    wanted = literal(list(categories), type_=postgresql.ARRAY(Text()))
     pair = func.to_json(VIEW.c.category).cast(Text) + literal(":") + VIEW.c.doc
     rows = session.execute(
         select(
             VIEW.c.person_id,
-            func.array_agg(aggregate_order_by(VIEW.c.category, order)),
-            func.string_agg(pair, aggregate_order_by(literal(","), order)),
+            func.array_agg(VIEW.c.category),
+            func.string_agg(pair, literal(",")),
         )
-        .where(chosen, VIEW.c.category.in_(categories))
+        .where(chosen, VIEW.c.category == any_(wanted))
         .group_by(VIEW.c.person_id)
     )
     return {str(person): Entries(tuple(keys), "{" + joined + "}") for person, keys, joined in rows}

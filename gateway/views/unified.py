@@ -26,17 +26,16 @@ from consent import policy
 from consent.records import History
 from consent.taxonomy import DataStandard, RecipientKind
 from gateway.consents import store as consents_store
-from gateway.consents.notices import Notices
+from gateway.consents.notices import CurrentVersions, Notices
 from gateway.db import among, core
 from gateway.errors import InvalidRequest
-from gateway.identity.models import PairwiseSubject
-from gateway.identity.persons import Persons
+from gateway.identity.models import PairwiseSubject, Person
 from gateway.members.models import Member
 from gateway.views import document, store
 from gateway.views.access_log import AccessLog, Entry, What
 from gateway.views.ingest import DERIVED
 
-SUBJECT = core(PairwiseSubject)
+SUBJECT, PERSON = core(PairwiseSubject), core(Person)
 MAX_SUBJECTS = 1000
 AHEAD_FROM = 50  # persons in a batch from which entries are read on a second connection
 NOBODY = "00000000-0000-0000-0000-000000000000"
@@ -69,14 +68,14 @@ class Views:
         self,
         session: Session,
         standard: DataStandard,
-        persons: Persons,
+        notices: CurrentVersions | None = None,
         reader: Callable[[], Session] | None = None,
         decided: Callable[[Iterable[policy.Decision]], None] | None = None,
         slots: threading.BoundedSemaphore | None = None,
     ) -> None:
         self.session = session
         self.standard = standard
-        self.persons = persons
+        self.notices = notices  # remembered current versions; read afresh without
         self.reader = reader
         self.slots = slots  # taken without waiting for each read ahead, else none is made
         self.decided = decided  # told every person's decision (the metrics)
@@ -93,7 +92,7 @@ class Views:
         asked = self._asked(purpose, categories)
         if not 1 <= len(subs) <= MAX_SUBJECTS:
             raise InvalidRequest(f"ask for 1 to {MAX_SUBJECTS} subjects")
-        persons = self._persons(brand, subs)
+        persons, minors = self._persons(brand, subs)
         found = list(dict.fromkeys(persons.values())) or [NOBODY]
         every = tuple(sorted(k for k in asked if k not in DERIVED))
         slot = (
@@ -108,7 +107,7 @@ class Views:
                     if slot and self.reader is not None
                     else None
                 )
-                granted = self._granted(brand, purpose, asked, found, now)
+                granted = self._granted(brand, purpose, asked, found, minors, now)
                 stored = {
                     keys: tuple(k for k in keys if k not in DERIVED)
                     for keys in set(granted.values())
@@ -143,7 +142,13 @@ class Views:
         return views
 
     def _granted(
-        self, brand: Member, purpose: str, asked: frozenset[str], persons: list[str], now: datetime
+        self,
+        brand: Member,
+        purpose: str,
+        asked: frozenset[str],
+        persons: list[str],
+        minors: set[str],
+        now: datetime,
     ) -> dict[str, tuple[str, ...]]:
         """person -> the categories the one decision grants, sorted (only persons granted
         any).
@@ -152,8 +157,11 @@ class Views:
         (terms, notice, validity, state now, minor) get the same answer, so it runs once
         per such shape, not once per person (a batch of 1,000 has a handful)."""
         histories = consents_store.histories_for(self.session, persons, brand.id, purpose)
-        notices = Notices(self.session).current_versions()
-        minors = self.persons.minors(persons)
+        notices = (
+            self.notices.read(self.session)
+            if self.notices is not None
+            else Notices(self.session).current_versions()
+        )
         answers: dict[tuple[object, ...], tuple[policy.Decision, tuple[str, ...]]] = {}
         granted: dict[str, tuple[str, ...]] = {}
         decisions: list[policy.Decision] = []
@@ -195,16 +203,22 @@ class Views:
             )
         return frozenset(leaves)
 
-    def _persons(self, brand: Member, subs: Sequence[str]) -> dict[str, str]:
+    def _persons(self, brand: Member, subs: Sequence[str]) -> tuple[dict[str, str], set[str]]:
+        """sub -> person, for the brand's subjects among ``subs``; and which of those
+        persons are marked as under 14 (one read: the subject joined with its person)."""
         found: dict[str, str] = {}
+        minors: set[str] = set()
         for chosen in among(self.session, SUBJECT.c.sub, subs):
             rows = self.session.execute(
-                select(SUBJECT.c.sub, SUBJECT.c.person_id).where(
-                    SUBJECT.c.sector == brand.sector, chosen
-                )
+                select(SUBJECT.c.sub, SUBJECT.c.person_id, PERSON.c.minor_under_14)
+                .select_from(SUBJECT.join(PERSON, PERSON.c.id == SUBJECT.c.person_id))
+                .where(SUBJECT.c.sector == brand.sector, chosen)
             )
-            found.update({str(s): str(p) for s, p in rows})
-        return found
+            for sub, person, minor in rows:
+                found[str(sub)] = str(person)
+                if minor:
+                    minors.add(str(person))
+        return found, minors
 
 
 def _read_apart(

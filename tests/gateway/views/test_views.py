@@ -17,7 +17,6 @@ from gateway.db import utcnow
 from gateway.identity.persons import PERSON
 from gateway.runtime import Runtime
 from gateway.views.access_log import LOG, AccessLog
-from gateway.views.api import _persons
 from gateway.views.unified import AHEAD_FROM, Views
 from sdk import BadRequestError
 from tests.gateway.alliance import Alliance
@@ -326,7 +325,7 @@ async def test_a_large_batch_reads_entries_ahead_and_answers_as_one_read_would(
     for ahead in (reader, None):
         with runtime.sessions() as session:
             brand = member(session, alliance.brand_a["id"])
-            views = Views(session, standard, _persons(runtime, session), reader=ahead)
+            views = Views(session, standard, runtime.notices, reader=ahead)
             answers.append(views.read(brand, purpose, asked, None, now))
             logged = session.execute(select(LOG.c.person_id, LOG.c.categories)).all()
             reads.append(sorted((str(p), tuple(c)) for p, c in logged))
