@@ -24,7 +24,7 @@ from gateway.members.auth import BrandDep, MemberRoute, PlatformDep
 from gateway.members.models import Member
 from gateway.runtime import Runtime
 from gateway.views.ingest import MAX_KEY, AttributeRules, Ingest
-from gateway.views.unified import MAX_SUBJECTS, View, Views, batch_item, view_body
+from gateway.views.unified import MAX_SUBJECTS, View, Views, batch_body, view_body
 
 NO_STORE = {"Cache-Control": "no-store"}
 ATTRIBUTES_PATH = "/v1/attributes"
@@ -73,11 +73,9 @@ def _read(
         return views.read(brand, purpose, subs, categories, now)
 
 
-def _batch(rt: Runtime, brand: Member, body: BatchIn, now: datetime) -> str:
+def _batch(rt: Runtime, brand: Member, body: BatchIn, now: datetime) -> bytes:
     found = _read(rt, brand, body.purpose, body.subjects, body.categories, now)
-    items = ",".join(batch_item(s, v) for s, v in zip(body.subjects, found, strict=True))
-    head = json.dumps({"purpose": body.purpose, "as_of": now.isoformat()})[:-1]
-    return f'{head},"views":[{items}]}}'
+    return batch_body(body.purpose, now, body.subjects, found)
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -133,6 +131,7 @@ def router() -> APIRouter:
         response_class=Response,
     )
     async def views_batch(body: BatchIn, brand: BrandDep, rt: RuntimeDep) -> Response:
-        return _text(await run_in_threadpool(_batch, rt, brand, body, utcnow()))
+        body_bytes = await run_in_threadpool(_batch, rt, brand, body, utcnow())
+        return Response(body_bytes, 200, headers=NO_STORE, media_type="application/json")
 
     return api

@@ -45,9 +45,9 @@ def derived(value: str) -> str:
     return f'{{"value":{dumps(value)},"merge":"derived"}}'  # as dumps() of the dict, faster
 
 
-def join(entries: Iterable[tuple[str, str]]) -> str:
-    """``{"category": entry, ...}`` from stored entries, as text."""
-    return "{" + ",".join(f"{_key(key)}:{doc}" for key, doc in entries) + "}"
+def members(entries: Iterable[tuple[str, str]]) -> str:
+    """``"category":entry,...`` (an object's members, without braces) from stored entries."""
+    return ",".join(f"{_key(key)}:{doc}" for key, doc in entries)
 
 
 @functools.lru_cache(maxsize=256)

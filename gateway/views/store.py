@@ -298,10 +298,10 @@ class Entries:
     """A person's stored view entries for some categories, joined."""
 
     categories: tuple[str, ...]  # those with an entry, in the order of the text
-    text: str  # ``{"category": entry, ...}``
+    members: str  # ``"category":entry,...``: the object's members, without its braces
 
 
-NO_ENTRIES = Entries((), "{}")
+NO_ENTRIES = Entries((), "")
 
 
 def entries(session: Session, wanted: Mapping[str, Iterable[str]]) -> dict[str, Entries]:
@@ -331,7 +331,7 @@ def entries(session: Session, wanted: Mapping[str, Iterable[str]]) -> dict[str, 
             for person, category, doc in rows:
                 mine[person].append((category, doc))
             for person, pairs in mine.items():
-                found[person] = Entries(tuple(c for c, _ in pairs), document.join(pairs))
+                found[person] = Entries(tuple(c for c, _ in pairs), document.members(pairs))
     return found
 
 
@@ -356,4 +356,4 @@ def _joined(
         .where(chosen, VIEW.c.category == any_(wanted))
         .group_by(VIEW.c.person_id)
     )
-    return {str(person): Entries(tuple(keys), "{" + joined + "}") for person, keys, joined in rows}
+    return {str(person): Entries(tuple(keys), joined) for person, keys, joined in rows}
