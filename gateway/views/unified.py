@@ -171,8 +171,11 @@ class Views:
         :data:`BY_TERMS_FROM` persons, the shapes come from their histories; from there,
         from their records' projections, and only one person of each shape has their
         history read and decided on. Should that history's shape differ from the
-        projections' (an event stamped after ``now``), everyone of that shape is
-        decided from their own history instead."""
+        projections', everyone of that shape is decided from their own history.
+
+        A person's records are judged at ``now`` or at their latest event if that is
+        later: an event already committed counts, even when the clock of the process
+        that wrote it runs ahead of this one's (as the projections count it)."""
         known: dict[str, list[History]] = {}
         shapes: dict[str, Shape]
         if len(persons) < BY_TERMS_FROM:
@@ -193,7 +196,10 @@ class Views:
         )
 
         def decide(person: str) -> tuple[policy.Decision, tuple[str, ...]]:
-            question = policy.Question(person, brand.id, RecipientKind.brand, purpose, asked, now)
+            moment = _moment(known[person], now)
+            question = policy.Question(
+                person, brand.id, RecipientKind.brand, purpose, asked, moment
+            )
             facts = policy.Facts(self.standard, notices, person in minors)
             decision = policy.decide(question, known[person], facts)
             return decision, tuple(sorted(decision.granted_by))
@@ -265,8 +271,15 @@ def _read_apart(
         return store.entries(session, wanted)
 
 
+def _moment(histories: Sequence[History], now: datetime) -> datetime:
+    """``now``, or the latest of these records' events if later (a writer's clock ahead)."""
+    return max([now, *(e.at for h in histories for e in h.events)])
+
+
 def _of_histories(minor: bool, histories: Sequence[History], now: datetime) -> Shape:
-    return (minor, *(history_shape(h, now) for h in histories))
+    """The shape of a person's records, judged at :func:`_moment`."""
+    at = _moment(histories, now)
+    return (minor, *(history_shape(h, at) for h in histories))
 
 
 def _with(view: View, category: str, entry: str) -> View:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,9 +13,11 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
+from gateway import db
 from gateway.db import make_engine, normalise_url, session_factory, transaction
 from gateway.members.models import Member, MemberRedirectURI
 from gateway.runtime import Runtime
+from gateway.serving import keep_freed_memory
 from tests.conftest import POSTGRES_URL, make_settings
 
 
@@ -122,3 +125,42 @@ def test_a_worker_keeps_as_many_connections_as_configured(tmp_path: Path) -> Non
         runtime.close()
     memory = make_engine("sqlite://", pool_size=24, max_overflow=10)  # one connection, no pool
     assert not isinstance(memory.pool, QueuePool)
+
+
+@pytest.mark.postgres
+def test_a_connection_that_rested_is_pinged_and_a_dead_one_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No ping for a connection back in use within the second (it was the round trip
+    of every checkout); one that rested longer is pinged, and if its server process is
+    gone, the pool opens another before anyone uses it."""
+    assert POSTGRES_URL is not None
+    engine = make_engine(POSTGRES_URL, pool_size=1, max_overflow=0)
+    pings: list[object] = []
+    real_ping = engine.dialect.do_ping
+
+    def counted(connection: object) -> bool:
+        pings.append(connection)
+        return bool(real_ping(connection))
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    try:
+        with engine.connect() as connection:
+            first = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as connection:  # back at once: not pinged
+            assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() == first
+        assert pings == []
+        with make_engine(POSTGRES_URL).connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        monkeypatch.setattr(db, "IDLE_PING", 0.0)  # every connection has rested enough
+        with engine.connect() as connection:
+            second = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        assert len(pings) >= 1 and second != first
+    finally:
+        engine.dispose()
+
+
+def test_keep_freed_memory_raises_the_thresholds_where_glibc_allows() -> None:
+    """Serving processes reuse freed memory: on glibc the settings are accepted."""
+    accepted = keep_freed_memory()
+    assert accepted is (platform.libc_ver()[0] == "glibc")

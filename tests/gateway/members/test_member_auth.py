@@ -6,16 +6,23 @@ import base64
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 from fastapi.testclient import TestClient
 from jwt.algorithms import ECAlgorithm
+from sqlalchemy import Engine, event
 
+from gateway import changes
 from gateway.db import transaction, utcnow
 from gateway.members.auth import prune_jtis
+from gateway.members.models import MemberKind, MemberStatus
+from gateway.members.registry import Registry
 from gateway.runtime import Runtime
+from gateway.settings import Settings
+from tests.conftest import make_settings
 from tests.gateway.alliance import Alliance
 from tests.gateway.members.cases import ec_jwk
 
@@ -129,3 +136,56 @@ def test_used_jtis_are_forgotten_once_expired(
         assert prune_jtis(session, utcnow()) == 0  # still within its lifetime: kept
     with transaction(rt.sessions) as session:
         assert prune_jtis(session, utcnow() + timedelta(minutes=10)) == 1
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path, change_poll=0)  # the tests read the counter themselves
+
+
+def member_reads(engine: Engine) -> Callable[[], int]:
+    """How many reads of the member table the gateway has sent since this call."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM member" in statement:
+            sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    return lambda: len(sent)
+
+
+def test_a_remembered_member_is_authenticated_from_memory_and_refused_once_changed(
+    alliance: Alliance, client: TestClient, runtime: Runtime
+) -> None:
+    secret = basic(alliance.platform["client_id"], alliance.platform_secret)
+    runtime.changes.poll(runtime.engine)
+    assert client.get(PATH, headers={"Authorization": secret}).status_code == 404  # read once
+    reads = member_reads(runtime.engine)
+    for _ in range(3):
+        assert client.get(PATH, headers={"Authorization": secret}).status_code == 404
+    wrong = basic(alliance.platform["client_id"], "not-the-secret")
+    assert client.get(PATH, headers={"Authorization": wrong}).status_code == 401
+    assert reads() == 0  # the member came from memory, a wrong secret too
+
+    other = Runtime.build(runtime.settings, engine=runtime.engine, standard=runtime.standard)
+    with transaction(other.sessions) as session:  # another worker disables it
+        Registry(session, other.standard, other.hasher).set_status(
+            MemberKind.platform, alliance.platform["id"], MemberStatus.disabled
+        )
+    runtime.changes.poll(runtime.engine)  # this worker's next read of the counter
+    reads = member_reads(runtime.engine)
+    assert client.get(PATH, headers={"Authorization": secret}).status_code == 401
+    assert reads() == 1  # memory no longer trusted: read again, and refused
+
+
+def test_with_the_counter_not_read_lately_members_are_read_every_time(
+    alliance: Alliance, client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = basic(alliance.platform["client_id"], alliance.platform_secret)
+    runtime.changes.poll(runtime.engine)
+    assert client.get(PATH, headers={"Authorization": secret}).status_code == 404
+    monkeypatch.setattr(changes, "MAX_LAG", -1.0)  # the last read is always too old
+    reads = member_reads(runtime.engine)
+    assert client.get(PATH, headers={"Authorization": secret}).status_code == 404
+    assert reads() == 1

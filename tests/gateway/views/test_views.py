@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 from sqlmodel import Session
 
 from consent.taxonomy import DataStandard
-from gateway.db import utcnow
+from gateway.consents.notices import Notices
+from gateway.consents.store import EVENT
+from gateway.db import transaction, utcnow
 from gateway.identity.persons import PERSON
 from gateway.runtime import Runtime
 from gateway.views.access_log import LOG, AccessLog
-from gateway.views.unified import AHEAD_FROM, Views
+from gateway.views.unified import AHEAD_FROM, BY_TERMS_FROM, Views
 from sdk import BadRequestError
 from tests.gateway.alliance import Alliance
 from tests.gateway.views.scene import People, member
@@ -341,3 +343,85 @@ async def test_a_large_batch_reads_entries_ahead_and_answers_as_one_read_would(
     narrow_views = [v for v in shown if len(v.consented) < len(necessity)]
     assert narrow_views  # read again for just what they grant, never the early read's
     assert all(set(json.loads(v.attributes)) == set(NARROW) for v in narrow_views)
+
+
+async def test_a_batch_decides_as_each_single_view_would_whatever_the_records_history(
+    people: People, alliance: Alliance, client: TestClient, runtime: Runtime, standard: DataStandard
+) -> None:
+    """From BY_TERMS_FROM persons, a batch groups persons by their records' projections
+    and reads one history per group. Each person's answer is still the one their own
+    history gives: given, withdrawn, lapsed, given twice, a minor's, and one whose
+    withdrawal is stamped after now (a writer's clock ahead): committed, it counts, in
+    the single view (judged at its latest event) as in the batch (its projection)."""
+    purpose = "marketing.brand_view"
+    keys = sorted(standard.purposes[purpose].necessity)
+    subs: list[str] = []
+    ahead: list[str] = []
+    for n in range(BY_TERMS_FROM + 9):
+        person = people.person(f"t-{n}")
+        kind = n % 7
+        at = utcnow() - timedelta(days=400) if kind == 2 else None  # lapsed: validity ran out
+        history, sub = people.consent(person, "a", purpose, keys[: 1 + n % 3], at=at)
+        if kind == 1:
+            people.withdraw(history.record.record_id)
+        if kind == 3:
+            people.consent(person, "a", purpose, keys[:2])
+        if kind == 4:
+            with transaction(runtime.sessions) as session:
+                session.execute(
+                    update(PERSON).where(PERSON.c.id == person).values(minor_under_14=True)
+                )
+        if kind == 5:
+            people.withdraw(history.record.record_id)
+            ahead.append(history.record.record_id)
+        subs.append(sub)
+    with transaction(runtime.sessions) as session:  # the withdrawals stamped a minute ahead
+        session.execute(
+            update(EVENT)
+            .where(EVENT.c.record_id.in_(ahead), EVENT.c.type == "withdrawn")
+            .values(at=utcnow() + timedelta(minutes=1))
+        )
+    singles = [get(client, people, sub, purpose) for sub in subs]
+    batch = client.post(
+        "/v1/views/batch", json={"purpose": purpose, "subjects": subs}, auth=people.brand_auth()
+    )
+    assert batch.status_code == 200
+    for n, (single, item) in enumerate(zip(singles, batch.json()["views"], strict=True)):
+        assert item["available"] is (single.status_code == 200), (n, n % 7)
+        if item["available"]:
+            assert item["consented"] == single.json()["consented"]
+            assert item["attributes"] == single.json()["attributes"]
+    available = [s.status_code == 200 for s in singles]
+    assert not any(available[n] for n in (1, 2, 5, 12))  # withdrawn, lapsed, withdrawn ahead
+    assert 10 < sum(available) < len(subs)  # both kinds of answer are in the batch
+
+
+async def test_a_new_notice_version_from_another_worker_ends_views_at_its_next_poll(
+    people: People, alliance: Alliance, client: TestClient, runtime: Runtime, standard: DataStandard
+) -> None:
+    """The current notice versions are remembered (no read per view) and forgotten when
+    the change counter moves: a publish elsewhere shows at this worker's next poll."""
+    purpose = "marketing.brand_view"
+    person = people.person("n-1")
+    _, sub = people.consent(person, "a", purpose, sorted(standard.purposes[purpose].necessity))
+    runtime.changes.poll(runtime.engine)
+    assert get(client, people, sub, purpose).status_code == 200  # the versions remembered
+    reads: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM notice_version" in statement:
+            reads.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", record)
+    try:
+        assert get(client, people, sub, purpose).status_code == 200
+        assert reads == []
+        other = Runtime.build(runtime.settings, engine=runtime.engine, standard=standard)
+        with transaction(other.sessions) as session:
+            Notices(session).publish("redleaf-privacy", "A changed notice.", "zh-CN")
+        runtime.changes.poll(runtime.engine)
+        gone = get(client, people, sub, purpose)
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", record)
+    assert gone.status_code == 404  # consented under version 1, and version 2 is current
+    assert any("max(notice_version.version)" in s for s in reads)
