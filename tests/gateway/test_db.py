@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -139,7 +140,7 @@ def test_a_connection_that_rested_is_pinged_and_a_dead_one_replaced(
     pings: list[object] = []
     real_ping = engine.dialect.do_ping
 
-    def counted(connection: object) -> bool:
+    def counted(connection: Any) -> bool:
         pings.append(connection)
         return bool(real_ping(connection))
 
