@@ -9,10 +9,10 @@ batch decides once per shape, not once per person.
 A shape comes from the full history (:func:`history_shape`, the events replayed up to
 the moment) or from the record's projections alone (:class:`Terms`: the state and end
 the journal keeps beside each record, updated in the transaction of every event), which
-is one narrow row per record instead of the record and its events. The two agree unless
-an event is stamped after the moment asked about (a writer's clock ahead of the
-reader's); a caller that decides from terms checks a representative's history
-against them (:func:`gateway.views.unified.Views`).
+is one narrow row per record instead of the record and its events. The two agree when
+the history is judged at its latest event if that is later than the moment (a writer's
+clock ahead of the reader's), as :mod:`gateway.views.unified` does; a caller that
+decides from terms still checks one history per shape against them.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Index,
+    PrimaryKeyConstraint,
     String,
     UniqueConstraint,
     text,
@@ -66,10 +67,14 @@ class PairwiseSubject(Table, table=True):
     """A ``sub`` issued for a person in a sector, so a member's ``sub`` can be resolved."""
 
     __tablename__ = "pairwise_subject"
-    __table_args__ = (UniqueConstraint("sector", "person_id"),)
+    __table_args__ = (
+        # On PostgreSQL the key carries the person: resolving subs is index-only.
+        PrimaryKeyConstraint("sector", "sub", postgresql_include=["person_id"]),
+        UniqueConstraint("sector", "person_id"),
+    )
 
-    sector: str = Field(primary_key=True, max_length=253)
-    sub: str = Field(primary_key=True, max_length=64)
+    sector: str = Field(sa_column=Column(String(253), nullable=False))
+    sub: str = Field(sa_column=Column(String(64), nullable=False))
     person_id: str = Field(
         sa_column=Column(
             String(36), ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True
