@@ -263,9 +263,9 @@ class Views:
                     SUBJECT.c.sector == brand.sector, chosen
                 )
             )
-            for sub, person, minor in rows:
+            for sub, person, is_minor in rows:
                 found[str(sub)] = str(person)
-                if minor:
+                if is_minor:
                     minors.add(str(person))
         return found, minors
 

@@ -425,3 +425,33 @@ async def test_a_new_notice_version_from_another_worker_ends_views_at_its_next_p
         event.remove(runtime.engine, "before_cursor_execute", record)
     assert gone.status_code == 404  # consented under version 1, and version 2 is current
     assert any("max(notice_version.version)" in s for s in reads)
+
+
+async def test_a_batch_longer_than_one_statements_list_reads_every_subject(
+    people: People, alliance: Alliance, client: TestClient, runtime: Runtime, standard: DataStandard
+) -> None:
+    """SQLite reads ids in lists of 500: a batch of 1,000 takes two statements, each
+    resolving subjects with their minor flag. Minors (no guardian) after the first list
+    are refused as in it; the adult at the start is answered."""
+    purpose = "marketing.brand_view"
+    keys = sorted(standard.purposes[purpose].necessity)
+    known = []
+    for n in range(3):
+        person = people.person(f"l-{n}")
+        _, sub = people.consent(person, "a", purpose, keys)
+        if n:
+            with transaction(runtime.sessions) as session:
+                session.execute(
+                    update(PERSON).where(PERSON.c.id == person).values(minor_under_14=True)
+                )
+        known.append(sub)
+    unknown = [f"nobody-{n}" for n in range(997)]
+    subs = [known[0], *unknown[:600], known[1], *unknown[600:], known[2]]
+    answer = client.post(
+        "/v1/views/batch", json={"purpose": purpose, "subjects": subs}, auth=people.brand_auth()
+    )
+    assert answer.status_code == 200
+    views = answer.json()["views"]
+    assert [v["sub"] for v in views] == subs
+    assert [v["sub"] for v in views if v["available"]] == [known[0]]
+    assert get(client, people, known[1], purpose).status_code == 404  # as a single view
