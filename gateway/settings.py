@@ -168,7 +168,8 @@ class Settings(BaseSettings):
         ge=0,
         le=0.5,  # a worker trusts its memory for 1 s after a read (gateway.changes.MAX_LAG)
         description="seconds between reads of the change counter: how soon a worker sees a "
-        "revocation or a member's update made by another; 0 answers nothing from memory",
+        "revocation, a member's update or a new notice version made by another; 0 answers "
+        "nothing from memory",
     )
     salt_grace_days: int = Field(
         default=30,
