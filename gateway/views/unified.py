@@ -27,7 +27,7 @@ from consent.records import History
 from consent.taxonomy import DataStandard, RecipientKind
 from gateway.consents import store as consents_store
 from gateway.consents import terms
-from gateway.consents.notices import CurrentVersions, Notices
+from gateway.consents.notices import CurrentVersions
 from gateway.consents.terms import Shape, history_shape
 from gateway.db import among, core
 from gateway.errors import InvalidRequest
@@ -79,14 +79,14 @@ class Views:
         self,
         session: Session,
         standard: DataStandard,
-        notices: CurrentVersions | None = None,
+        notices: CurrentVersions,
         reader: Callable[[], Session] | None = None,
         decided: Callable[[Iterable[policy.Decision]], None] | None = None,
         slots: threading.BoundedSemaphore | None = None,
     ) -> None:
         self.session = session
         self.standard = standard
-        self.notices = notices  # remembered current versions; read afresh without
+        self.notices = notices  # the current versions, as the worker remembers them
         self.reader = reader
         self.slots = slots  # taken without waiting for each read ahead, else none is made
         self.decided = decided  # told every person's decision (the metrics)
@@ -178,7 +178,8 @@ class Views:
         that wrote it runs ahead of this one's (as the projections count it)."""
         known: dict[str, list[History]] = {}
         shapes: dict[str, Shape]
-        if len(persons) < BY_TERMS_FROM:
+        from_terms = len(persons) >= BY_TERMS_FROM
+        if not from_terms:
             known = consents_store.histories_for(self.session, persons, brand.id, purpose)
             shapes = {p: _of_histories(p in minors, known[p], now) for p in persons}
         else:
@@ -189,11 +190,7 @@ class Views:
             alike.setdefault(shapes[person], []).append(person)
         first = [group[0] for group in alike.values() if group[0] not in known]
         known.update(consents_store.histories_for(self.session, first, brand.id, purpose))
-        notices = (
-            self.notices.read(self.session)
-            if self.notices is not None
-            else Notices(self.session).current_versions()
-        )
+        notices = self.notices.read(self.session)
 
         def decide(person: str) -> tuple[policy.Decision, tuple[str, ...]]:
             moment = _moment(known[person], now)
@@ -207,7 +204,7 @@ class Views:
         answers: dict[str, tuple[policy.Decision, tuple[str, ...]]] = {}
         for shape, group in alike.items():
             head = group[0]
-            if _of_histories(head in minors, known[head], now) == shape:
+            if not from_terms or _of_histories(head in minors, known[head], now) == shape:
                 answer = decide(head)
                 answers.update(dict.fromkeys(group, answer))
                 continue
