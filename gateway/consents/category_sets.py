@@ -1,14 +1,18 @@
-"""Category sets: each distinct set of data categories consent records name, stored
-once and keyed by its digest.
+"""Category sets: each distinct set of data categories that consent records or the
+access log name, stored once and keyed by its digest.
 
 A record cites its categories by digest (``consent_record.categories_digest``), so the
 set is stored once, not in every record (a brand's records carry 68 to 93 categories:
 half a record's bytes), and what reads records resolves the few digests it meets from
-memory. "Which records cover these categories" is decided once per distinct set (a
-few dozen in an alliance, however many records), then the records are found by digest
-in an index that holds every column the sandbox's eligibility test reads: an
-index-only scan. A set names no person: it is never erased or exported, and is kept
-while any record cites it (a foreign key)."""
+memory. An access-log entry cites the set its read chose from (for a view, the
+categories its purpose makes necessary: one set per purpose) by digest, and what it read
+as a mask over that set (:func:`mask`): a few bytes where the names took some 800.
+
+"Which records cover these categories" is decided once per distinct set (a few dozen in
+an alliance, however many records), then the records are found by digest in an index
+that holds every column the sandbox's eligibility test reads: an index-only scan. A set
+names no person: it is never erased, exported or deleted (records cite it by a foreign
+key, access-log entries by digest alone)."""
 
 from __future__ import annotations
 
@@ -45,6 +49,41 @@ def digest_of(categories: frozenset[str]) -> str:
     """:func:`digest` of a frozen set, remembered: writers name the same few sets over
     and over, and a record's write needs it twice (the set, then the record)."""
     return digest(categories)
+
+
+@functools.lru_cache(maxsize=1024)
+def ordered(categories: frozenset[str]) -> tuple[str, ...]:
+    """The set's canonical order, remembered: the order a mask's bits follow."""
+    return tuple(canonical(categories))
+
+
+@functools.lru_cache(maxsize=1024)
+def _bits(categories: frozenset[str]) -> dict[str, int]:
+    return {category: 1 << n for n, category in enumerate(ordered(categories))}
+
+
+def mask(among: frozenset[str], chosen: Iterable[str]) -> str:
+    """Which of ``among`` are ``chosen``: bit n for the n-th category of ``among`` in
+    canonical order, in lowercase hexadecimal ("0" for none). With ``among``'s digest,
+    it names a subset in a few bytes, whatever its size. ``ValueError`` if a chosen
+    category is not among them."""
+    bits = _bits(among)
+    value = 0
+    try:
+        for category in chosen:
+            value |= bits[category]
+    except KeyError as missing:
+        raise ValueError(f"{missing.args[0]!r} is not among the set's categories") from None
+    return format(value, "x")
+
+
+def chosen(among: frozenset[str], bits: str) -> tuple[str, ...]:
+    """The categories :func:`mask` chose from ``among``, in canonical order."""
+    value = int(bits, 16)
+    everyone = ordered(among)
+    if value >> len(everyone):
+        raise ValueError(f"mask {bits!r} names more categories than the set has")
+    return tuple(c for n, c in enumerate(everyone) if value >> n & 1)
 
 
 def ensure(session: Session, sets: Iterable[Iterable[str]]) -> list[str]:

@@ -7,7 +7,9 @@ The person sees it in the consent center (who read what, when, for which purpose
 gets it in their export. It is the person's data: it goes with them on erasure
 (ON DELETE CASCADE). It is also an audit trail of the members: an entry names its
 reader by id without a foreign key, so it outlives the member (members are disabled,
-not deleted), and writing 900 entries takes no lock on the reader's row.
+not deleted), and writing 900 entries takes no lock on the reader's row. It names the
+categories read as a subset of a stored category set (a digest and a mask): an entry
+is some 200 bytes, not 900.
 """
 
 from __future__ import annotations
@@ -40,7 +42,11 @@ class AccessEntry(Table, table=True):
         sa_column=Column(String(36), nullable=False, index=True)
     )
     purpose: str = Field(max_length=120)
-    categories: list[str] = Field(sa_column=Column(JSON, nullable=False))  # leaf keys read
+    # The leaf categories read: the set they were chosen from, by digest (a
+    # ``category_set``, for a view its purpose's necessary categories), and which of
+    # them, as a mask in hexadecimal (``gateway.consents.category_sets.mask``).
+    categories_digest: str = Field(sa_column=Column(String(64), nullable=False))
+    categories_mask: str = Field(sa_column=Column(Text, nullable=False))
     what: str = Field(max_length=32)  # how it was read: "userinfo", "token_exchange", ...
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 

@@ -137,6 +137,7 @@ class Views:
         entries_of.update(store.entries(self.session, wanted))
         views: list[View | None] = []
         reads: list[Entry] = []
+        among = self.standard.purposes[purpose].necessity  # what every entry chose from
         for sub in subs:
             if sub not in persons or persons[sub] not in granted:
                 views.append(None)
@@ -149,7 +150,7 @@ class Views:
             if PSEUDONYM in keys:
                 view = _with(view, PSEUDONYM, document.derived(sub))
             views.append(view)
-            reads.append(Entry(person, brand.id, purpose, view.categories, What.view, now))
+            reads.append(Entry(person, brand.id, purpose, view.categories, What.view, now, among))
         AccessLog(self.session).record_many(reads)
         return views
 

@@ -329,8 +329,10 @@ async def test_a_large_batch_reads_entries_ahead_and_answers_as_one_read_would(
             brand = member(session, alliance.brand_a["id"])
             views = Views(session, standard, runtime.notices, reader=ahead)
             answers.append(views.read(brand, purpose, asked, None, now))
-            logged = session.execute(select(LOG.c.person_id, LOG.c.categories)).all()
-            reads.append(sorted((str(p), tuple(c)) for p, c in logged))
+            logged = session.execute(
+                select(LOG.c.person_id, LOG.c.categories_digest, LOG.c.categories_mask)
+            ).all()
+            reads.append(sorted((str(p), str(d), str(m)) for p, d, m in logged))
             session.rollback()
     assert opened == [1]
     assert answers[0] == answers[1]
