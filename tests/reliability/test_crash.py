@@ -5,9 +5,9 @@ ACCORD_TEST_POSTGRES_URL is set) with PLATFORMS platforms, each with a push stre
 a SET receiver on 127.0.0.1, paused so that every SET waits in the outbox. CONCURRENCY
 writers send WRITES consents (``POST /v1/consents``, one new person each) while a
 watcher keeps the last checkpoint the log published. Once KILL_AFTER writes are
-acknowledged (a 201 came back), the whole process group gets SIGKILL with the other
-writes in flight. The gateway is started again, the streams enabled, the writes not
-yet sent are sent, and then:
+acknowledged (a 201 came back) and the watcher holds a checkpoint, the whole process
+group gets SIGKILL with the other writes in flight. The gateway is started again, the
+streams enabled, the writes not yet sent are sent, and then:
 
 - every acknowledged consent reads back, in force, with its record id, from its
   platform (``GET /v1/eligibility``; a sample one by one too), and nothing else does;
@@ -96,7 +96,8 @@ async def _write(
     url: str, writes: Writes, version: int, kill_after: int | None, kill: Callable[[], None]
 ) -> None:
     """Send from ``writes.todo`` with CONCURRENCY writers; with ``kill_after``, kill the
-    gateway once that many are acknowledged and stop taking new work."""
+    gateway once that many are acknowledged and a checkpoint is held, and stop taking
+    new work."""
     down = asyncio.Event()
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
@@ -115,7 +116,13 @@ async def _write(
                     writes.acknowledged[account] = (platform, answer.json()["record_id"])
                 else:
                     writes.refused.append((account, answer.status_code, answer.text[:300]))
-                due = kill_after is not None and len(writes.acknowledged) >= kill_after
+                # A fast machine acknowledges KILL_AFTER writes before the watcher's
+                # first answer: the kill waits for a checkpoint to check the log against.
+                due = (
+                    kill_after is not None
+                    and len(writes.acknowledged) >= kill_after
+                    and bool(writes.checkpoints)
+                )
                 if due and not down.is_set():
                     down.set()
                     await asyncio.to_thread(kill)  # the other writers are in flight
