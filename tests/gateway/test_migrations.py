@@ -79,3 +79,15 @@ def test_next_revision_id_counts_within_the_day(tmp_path: Path) -> None:
     existing = migrate.next_revision_id(datetime(2026, 11, 24, tzinfo=UTC))
     assert existing.startswith("20261124_") and int(existing[-2:]) >= 2
     assert migrate.next_revision_id(datetime(2031, 1, 2, tzinfo=UTC)) == "20310102_01"
+
+
+def test_the_expected_revisions_are_read_once_per_process(engine: Engine) -> None:
+    """Readiness asks for them on every probe: the revision files are loaded once."""
+    script = ScriptDirectory.from_config(migrate.config())
+    assert migrate.heads() == set(script.get_heads())
+    loaded = migrate._heads.cache_info().misses
+    for _ in range(3):
+        assert migrate.is_current(engine)
+        migrate.heads().clear()  # a caller's copy: what is remembered stays whole
+    assert migrate._heads.cache_info().misses == loaded <= 1
+    assert migrate.heads() == set(script.get_heads())
