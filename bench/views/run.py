@@ -210,7 +210,7 @@ def warm(database_url: str, phase: str) -> float:
     """Read what ``phase`` reads into the page cache (pg_prewarm), then CHECKPOINT, so
     the phase does not share the disk with flushing what earlier work (the load, an
     earlier phase or run) left dirty; seconds taken. The phase's own writes (the access
-    log: about 7 MB of WAL per batch) stay in what is timed."""
+    log's entries) stay in what is timed."""
     started = time.perf_counter()
     with psycopg.connect(loading.conninfo(database_url), autocommit=True) as connection:
         connection.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
