@@ -48,6 +48,7 @@ from sdk.events import SecurityEvent, SetError, verify_set
 from sdk.hints import AllianceSalt, SaltVersion, hash_identifier
 from sdk.id_token import IDToken
 from sdk.jwks import KeyCache
+from sdk.kpis import Kpis
 from sdk.merkle import (
     Checkpoint,
     CheckpointError,
@@ -123,6 +124,7 @@ __all__ = [
     "IDToken",
     "IDTokenError",
     "KeyCache",
+    "Kpis",
     "LocalText",
     "LogInfo",
     "ModelInfo",

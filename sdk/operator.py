@@ -1,15 +1,16 @@
-"""The alliance operator's client (sync and async): federated training runs and the
-model registry. Authenticates with :class:`sdk.OperatorToken`."""
+"""The alliance operator's client (sync and async): the alliance KPIs, federated
+training runs and the model registry. Authenticates with :class:`sdk.OperatorToken`."""
 
 from __future__ import annotations
 
 from sdk.client import AsyncClient, SyncClient
+from sdk.kpis import KpiOperations
 from sdk.standard import GatewayOperations
 from sdk.training import TrainingOperations
 
 
-class OperatorOperations(GatewayOperations, TrainingOperations):
-    """Operations of the alliance operator's tools (the federated trainer)."""
+class OperatorOperations(GatewayOperations, KpiOperations, TrainingOperations):
+    """Operations of the alliance operator's tools (dashboards, the federated trainer)."""
 
 
 class OperatorClient(SyncClient, OperatorOperations):

@@ -8,6 +8,7 @@ PUBLIC = [
     "AsyncOperatorClient",
     "OperatorClient",
     "OperatorToken",
+    "Kpis",
     "ModelInfo",
     "RoundPlan",
     "RoundRecord",

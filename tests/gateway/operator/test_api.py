@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,6 +15,7 @@ from gateway.db import transaction, utcnow
 from gateway.operator import asks
 from gateway.operator.asks import Answer
 from gateway.runtime import Runtime
+from sdk import AsyncOperatorClient, AuthenticationError, BadRequestError, OperatorToken
 from tests.gateway.alliance import Alliance
 from tests.gateway.operator import scene
 from tests.gateway.operator.consents import record_and_withdraw_the_first
@@ -212,3 +214,30 @@ def test_a_bad_window_is_a_400_problem(
     body: dict[str, Any] = response.json()
     assert body["error"] == "invalid_request" and body["status"] == 400
     assert body["errors"][0]["field"] == "query.days"
+
+
+@pytest.mark.anyio
+async def test_the_sdk_reads_the_same_kpis(client: TestClient, seeded: Alliance) -> None:
+    token = seeded.operator["Authorization"].removeprefix("Bearer ")
+    transport = httpx.ASGITransport(app=seeded.app)
+    async with AsyncOperatorClient(
+        seeded.issuer, auth=OperatorToken(token), transport=transport
+    ) as operator:
+        figures = await operator.kpis()
+        wide = await operator.kpis(days=120)
+        with pytest.raises(BadRequestError, match="days"):
+            await operator.kpis(days=0)
+    body = client.get("/v1/operator/kpis", headers=seeded.operator).json()
+    assert figures.model_dump(mode="json", exclude={"at", "window"}) == {
+        k: v for k, v in body.items() if k not in {"at", "window"}
+    }
+    assert figures.window.days == 30 and wide.window.days == 120
+    assert wide.rights_requests.completed == 3 and figures.rights_requests.completed == 2
+    assert figures.identity_unification.rate == 0.6
+    brand_b = next(b for b in figures.epsilon_by_brand if b.name == seeded.brand_b["name"])
+    assert brand_b.cap is None and brand_b.remaining is None  # no cap: nothing to divide
+    async with AsyncOperatorClient(
+        seeded.issuer, auth=OperatorToken("not-the-operator"), transport=transport
+    ) as stranger:
+        with pytest.raises(AuthenticationError):
+            await stranger.kpis()
