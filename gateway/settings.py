@@ -195,12 +195,18 @@ class Settings(BaseSettings):
     )
     rate_limits_enabled: bool = Field(
         default=True,
-        description="rate limits on the token endpoint, the challenge API and sandbox "
-        "queries; false turns them all off (docs/limits.md)",
+        description="rate limits on the token endpoint and the other client-authenticated "
+        "OAuth endpoints, the challenge API and sandbox queries; false turns them all off "
+        "(docs/limits.md)",
     )
     rate_limit_token: str = Field(
         default="client 600/minute, ip 1200/minute",
         description="POST /token, per client (as the request names it) and per IP address",
+    )
+    rate_limit_oauth: str = Field(
+        default="client 6000/minute, ip 12000/minute",
+        description="POST /introspect, /revoke and /par, per client (as the request names "
+        "it) and per IP address",
     )
     rate_limit_challenge: str = Field(
         default="client 600/minute, ip 1200/minute",
@@ -216,7 +222,9 @@ class Settings(BaseSettings):
         "unset: each worker process limits alone",
     )
 
-    @field_validator("rate_limit_token", "rate_limit_challenge", "rate_limit_sandbox")
+    @field_validator(
+        "rate_limit_token", "rate_limit_oauth", "rate_limit_challenge", "rate_limit_sandbox"
+    )
     @classmethod
     def _policy(cls, value: str) -> str:
         parse_policy(value)  # its ValueError names the part at fault

@@ -1,11 +1,12 @@
 """Which requests count against which buckets, and the answer past a limit.
 
-- ``POST /token``: the client's bucket and the address's, together, in front of
-  everything else (the express lane included), so a refused request is never read
+- ``POST /token``, and (group ``oauth``, buckets of their own) ``POST /introspect``,
+  ``/revoke`` and ``/par``: the client's bucket and the address's, together, in front
+  of everything else (the express lane included), so a refused request is never read
   further. The client is who the request says it is (its ``Basic`` user, its
   ``client_assertion``'s ``iss``, or its ``client_id``), unverified: verifying would be
-  the work the limit saves. So anyone may spend a client's token allowance by naming
-  it, within their own address's limit (docs/limits.md).
+  the work the limit saves. So anyone may spend a client's allowance by naming it,
+  within their own address's limit (docs/limits.md).
 - ``/v1/challenges/…`` and ``POST /v1/sandbox/queries``: the address's bucket before
   the member authenticates (a flood of bad credentials never reaches the database),
   the member's bucket once it has (:func:`member_limit`: nobody else can spend it).
@@ -47,8 +48,12 @@ from gateway.ratelimit.rates import Rate
 # Exact path -> (method, group); and every path of the challenge API, any method.
 COUNTED: dict[str, tuple[str, Group]] = {
     "/token": ("POST", "token"),
+    "/introspect": ("POST", "oauth"),
+    "/revoke": ("POST", "oauth"),
+    "/par": ("POST", "oauth"),
     "/v1/sandbox/queries": ("POST", "sandbox"),
 }
+NAMED: frozenset[Group] = frozenset({"token", "oauth"})  # the client is who the form says
 CHALLENGES = "/v1/challenges/"
 STATE = "accord.ratelimit"  # in scope["state"]: the decisions the response reports
 NO_STORE = ("Cache-Control", "no-store")
@@ -79,8 +84,8 @@ class RateLimits:
         checks = []
         if policy.ip is not None:
             checks.append(_check(group, "ip", peer(scope), policy.ip))
-        if group == "token" and policy.client is not None:
-            read = await self._token_client(scope, receive)
+        if group in NAMED and policy.client is not None:
+            read = await self._named_client(scope, receive)
             if read is None:  # the client went away
                 return
             client, receive = read
@@ -94,10 +99,10 @@ class RateLimits:
         scope.setdefault("state", {}).setdefault(STATE, []).extend(verdict.decisions)
         await self.app(scope, receive, _reporting(scope, send))
 
-    async def _token_client(
+    async def _named_client(
         self, scope: Scope, receive: Receive
     ) -> tuple[str | None, Receive] | None:
-        """The client a token request names, and ``receive`` as if nothing was read."""
+        """The client an OAuth request names, and ``receive`` as if nothing was read."""
         headers = Headers(scope=scope)
         client = basic_user(headers.get("authorization", ""))
         if client is not None:

@@ -14,8 +14,8 @@ from gateway.ratelimit.redis_store import RedisLimiter
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
-Group = Literal["token", "challenge", "sandbox"]
-GROUPS: tuple[Group, ...] = ("token", "challenge", "sandbox")
+Group = Literal["token", "oauth", "challenge", "sandbox"]
+GROUPS: tuple[Group, ...] = ("token", "oauth", "challenge", "sandbox")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Limits:
         if settings.rate_limits_enabled:
             written = {
                 "token": settings.rate_limit_token,
+                "oauth": settings.rate_limit_oauth,
                 "challenge": settings.rate_limit_challenge,
                 "sandbox": settings.rate_limit_sandbox,
             }

@@ -56,6 +56,7 @@ STORES = ["memory", *(["redis"] if REDIS_URL or os.environ.get("CI") else [])]
 TOKEN = "client 3/minute, ip 5/minute"  # T = 20 s per client, 12 s per address
 CHALLENGE = "client 2/minute, ip 4/minute"  # T = 30 s, 15 s
 SANDBOX = "client 2/minute, ip 3/minute"
+OAUTH = "client 2/minute, ip 4/minute"  # T = 30 s per client, 15 s per address
 
 
 class FakeClock:
@@ -306,7 +307,7 @@ def test_redis_is_used_when_configured(tmp_path: Path, standard: DataStandard) -
     rt = Runtime.build(settings, standard=standard)
     try:
         assert isinstance(rt.limits.limiter, RedisLimiter)
-        assert set(rt.limits.policies) == {"token", "challenge", "sandbox"}
+        assert set(rt.limits.policies) == {"token", "oauth", "challenge", "sandbox"}
     finally:
         rt.close()
     off = make_settings(tmp_path, redis_url="redis://127.0.0.1:6379/2", rate_limits_enabled=False)
@@ -386,6 +387,7 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
         "rate_limit_token": TOKEN,
         "rate_limit_challenge": CHALLENGE,
         "rate_limit_sandbox": SANDBOX,
+        "rate_limit_oauth": OAUTH,
         "sandbox_min_group": 5,
         "change_poll": 0,  # the express lane's memory is read when a test says so
         **getattr(request, "param", {}),
@@ -519,6 +521,44 @@ def test_a_client_named_in_the_form_is_limited(alliance: Alliance, client: TestC
             form = {"grant_type": "authorization_code", "client_id": "rp_public", "code": "x"}
             answer = fresh.post("/token", data=form)
             assert answer.status_code == (400 if n < 3 else 429), answer.text  # unknown client
+
+
+def test_introspection_revocation_and_par_have_limits_of_their_own(
+    alliance: Alliance, client: TestClient, clock: FakeClock, runtime: Runtime
+) -> None:
+    runtime.changes.poll(runtime.engine)  # introspection answered from memory: still counted
+    token = client_credentials(client, platform_auth(alliance)).json()["access_token"]
+    mine = platform_auth(alliance)
+    looked = client.post("/introspect", data={"token": token}, headers=mine)
+    assert looked.status_code == 200 and looked.json()["active"] is True
+    assert looked.headers["ratelimit-policy"] == '"oauth-ip";q=4;w=60, "oauth-client";q=2;w=60'
+    assert client.post("/revoke", data={"token": "not-a-token"}, headers=mine).status_code == 200
+    pushed = client.post("/par", data={"response_type": "code"}, headers=mine)
+    assert_limited(pushed, 30, "this client")  # the third of the group: refused unread
+    assert_limited(
+        client.post("/introspect", data={"token": token}, headers=mine), 30, "this client"
+    )
+    # The token endpoint's buckets are apart: the same client still gets tokens.
+    assert client_credentials(client, platform_auth(alliance)).status_code == 200
+    # Another client from the same address: 2 + 2 = 4 (the refused two were charged to
+    # no bucket), then the address's limit.
+    theirs = brand_auth(alliance, "a")
+    for _ in range(2):
+        assert client.post("/introspect", data={"token": token}, headers=theirs).status_code == 200
+    third = brand_auth(alliance, "b")  # its own bucket is full: the address refuses
+    assert_limited(client.post("/revoke", data={"token": token}, headers=third), 15, "this address")
+    # A client named only in the form is counted by that name, before it is checked.
+    for n in range(3):
+        with TestClient(alliance.app, client=(f"198.51.100.{40 + n}", 4000)) as fresh:
+            form = {"token": token, "client_id": "nobody-we-know"}
+            answer = fresh.post("/introspect", data=form)
+            if n < 2:
+                assert answer.status_code == 401, answer.text  # counted, then refused
+            else:
+                assert_limited(answer, 30, "this client")
+    clock.advance(30)  # one client interval: one more for the platform
+    assert client.post("/introspect", data={"token": token}, headers=mine).status_code == 200
+    assert client.post("/introspect", data={"token": token}, headers=mine).status_code == 429
 
 
 def test_a_refused_code_exchange_leaves_the_code_usable(
