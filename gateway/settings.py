@@ -204,9 +204,9 @@ class Settings(BaseSettings):
         description="POST /token, per client (as the request names it) and per IP address",
     )
     rate_limit_oauth: str = Field(
-        default="client 6000/minute, ip 12000/minute",
-        description="POST /introspect, /revoke and /par, per client (as the request names "
-        "it) and per IP address",
+        default="client 600/minute, ip 1200/minute",
+        description="POST /revoke and /par, per client (as the request names it) and per "
+        "IP address",
     )
     rate_limit_challenge: str = Field(
         default="client 600/minute, ip 1200/minute",

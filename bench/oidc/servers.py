@@ -141,7 +141,6 @@ class Accord:
             # One client on one address is the whole load: limits it never reaches, so
             # the limiter's cost is measured (in process, as the peer has no Redis either).
             "ACCORD_RATE_LIMIT_TOKEN": "client 1000000/second, ip 1000000/second",
-            "ACCORD_RATE_LIMIT_OAUTH": "client 1000000/second, ip 1000000/second",
             **{
                 f"ACCORD_{name}": secrets.token_urlsafe(32)
                 for name in ("SECRET_KEY", "PAIRWISE_KEY", "HASH_KEY")

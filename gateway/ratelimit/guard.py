@@ -1,11 +1,11 @@
 """Which requests count against which buckets, and the answer past a limit.
 
-- ``POST /token``, and (group ``oauth``, buckets of their own) ``POST /introspect``,
-  ``/revoke`` and ``/par``: the client's bucket and the address's, together, in front
-  of everything else (the express lane included), so a refused request is never read
-  further. The client is who the request says it is (its ``Basic`` user, its
-  ``client_assertion``'s ``iss``, or its ``client_id``), unverified: verifying would be
-  the work the limit saves. So anyone may spend a client's allowance by naming it,
+- ``POST /token``, and (group ``oauth``, buckets of their own) ``POST /revoke`` and
+  ``/par``: the client's bucket and the address's, together, in front of everything
+  else (the express lane included), so a refused request is never read further. The
+  client is who the request says it is (its ``Basic`` user, its ``client_assertion``'s
+  ``iss``, or its ``client_id``), unverified: verifying would be the work the limit
+  saves. So anyone may spend a client's allowance by naming it,
   within their own address's limit (docs/limits.md).
 - ``/v1/challenges/…`` and ``POST /v1/sandbox/queries``: the address's bucket before
   the member authenticates (a flood of bad credentials never reaches the database),
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import ipaddress
 import json
@@ -48,7 +49,6 @@ from gateway.ratelimit.rates import Rate
 # Exact path -> (method, group); and every path of the challenge API, any method.
 COUNTED: dict[str, tuple[str, Group]] = {
     "/token": ("POST", "token"),
-    "/introspect": ("POST", "oauth"),
     "/revoke": ("POST", "oauth"),
     "/par": ("POST", "oauth"),
     "/v1/sandbox/queries": ("POST", "sandbox"),
@@ -138,6 +138,12 @@ def member_limit(group: Group) -> Any:
 
 
 def _check(group: Group, scope: str, who: str, rate: Rate) -> Check:
+    return _checked(group, scope, who, rate)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked(group: Group, scope: str, who: str, rate: Rate) -> Check:
+    """The same few callers ask again and again: their checks are made once."""
     return Check(f"{group}:{scope}:{who}", rate, f"{group}-{scope}")
 
 
@@ -147,7 +153,12 @@ def _check(group: Group, scope: str, who: str, rate: Rate) -> Check:
 def peer(scope: Scope) -> str:
     """The bucket of the connection's address: IPv4 as is, IPv6 by its /64."""
     client = scope.get("client")
-    host = str(client[0]) if client else "unknown"
+    return _bucket_of_host(str(client[0]) if client else "unknown")
+
+
+@functools.lru_cache(maxsize=4096)
+def _bucket_of_host(host: str) -> str:
+    """Parsed once per address (``ipaddress`` takes microseconds a request)."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
@@ -229,14 +240,16 @@ def report(decisions: Sequence[Decision]) -> list[tuple[str, str]]:
     full again in ``t`` s) for each bucket, as draft-ietf-httpapi-ratelimit-headers."""
     if not decisions:
         return []
-    policies = ", ".join(
-        f'"{d.check.name}";q={d.check.rate.burst};w={d.check.rate.window_seconds}'
-        for d in decisions
-    )
+    policies = _policies(tuple((d.check.name, d.check.rate) for d in decisions))
     limits = ", ".join(
         f'"{d.check.name}";r={d.remaining};t={math.ceil(d.reset_after)}' for d in decisions
     )
     return [("RateLimit-Policy", policies), ("RateLimit", limits)]
+
+
+@functools.lru_cache(maxsize=64)
+def _policies(buckets: tuple[tuple[str, Rate], ...]) -> str:
+    return ", ".join(f'"{name}";q={rate.burst};w={rate.window_seconds}' for name, rate in buckets)
 
 
 def _reporting(scope: Scope, send: Send) -> Send:

@@ -10,6 +10,7 @@ given: a full bucket). A scope left out is not limited; an empty policy limits n
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -35,13 +36,13 @@ class Rate:
         if self.count < 1 or self.period < 1 or self.burst < 1:
             raise ValueError("a rate's count, period and burst are at least 1")
 
-    @property
+    @functools.cached_property
     def interval(self) -> int:
         """Microseconds between two requests at the sustained rate: GCRA's emission
         interval T. Rounded down: the rate admitted is at most 1 µs per request faster."""
         return max(1, self.period * MICROS // self.count)
 
-    @property
+    @functools.cached_property
     def window(self) -> int:
         """Microseconds a full burst takes to refill: T × burst (GCRA's τ + T)."""
         return self.interval * self.burst

@@ -523,42 +523,44 @@ def test_a_client_named_in_the_form_is_limited(alliance: Alliance, client: TestC
             assert answer.status_code == (400 if n < 3 else 429), answer.text  # unknown client
 
 
-def test_introspection_revocation_and_par_have_limits_of_their_own(
+def test_revocation_and_par_have_limits_of_their_own_and_introspection_none(
     alliance: Alliance, client: TestClient, clock: FakeClock, runtime: Runtime
 ) -> None:
-    runtime.changes.poll(runtime.engine)  # introspection answered from memory: still counted
     token = client_credentials(client, platform_auth(alliance)).json()["access_token"]
     mine = platform_auth(alliance)
-    looked = client.post("/introspect", data={"token": token}, headers=mine)
-    assert looked.status_code == 200 and looked.json()["active"] is True
-    assert looked.headers["ratelimit-policy"] == '"oauth-ip";q=4;w=60, "oauth-client";q=2;w=60'
-    assert client.post("/revoke", data={"token": "not-a-token"}, headers=mine).status_code == 200
+    revoked = client.post("/revoke", data={"token": "not-a-token"}, headers=mine)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.headers["ratelimit-policy"] == '"oauth-ip";q=4;w=60, "oauth-client";q=2;w=60'
     pushed = client.post("/par", data={"response_type": "code"}, headers=mine)
-    assert_limited(pushed, 30, "this client")  # the third of the group: refused unread
-    assert_limited(
-        client.post("/introspect", data={"token": token}, headers=mine), 30, "this client"
-    )
+    assert pushed.status_code == 400, pushed.text  # counted, then refused as incomplete
+    assert_limited(client.post("/par", data={}, headers=mine), 30, "this client")
+    assert_limited(client.post("/revoke", data={"token": "x"}, headers=mine), 30, "this client")
+    # Introspection is not counted (the resource servers' hot path, docs/limits.md).
+    for _ in range(5):
+        looked = client.post("/introspect", data={"token": token}, headers=mine)
+        assert looked.status_code == 200 and looked.json()["active"] is True
+        assert "ratelimit" not in looked.headers
     # The token endpoint's buckets are apart: the same client still gets tokens.
     assert client_credentials(client, platform_auth(alliance)).status_code == 200
     # Another client from the same address: 2 + 2 = 4 (the refused two were charged to
     # no bucket), then the address's limit.
     theirs = brand_auth(alliance, "a")
     for _ in range(2):
-        assert client.post("/introspect", data={"token": token}, headers=theirs).status_code == 200
+        assert client.post("/revoke", data={"token": "x"}, headers=theirs).status_code == 200
     third = brand_auth(alliance, "b")  # its own bucket is full: the address refuses
-    assert_limited(client.post("/revoke", data={"token": token}, headers=third), 15, "this address")
+    assert_limited(client.post("/revoke", data={"token": "x"}, headers=third), 15, "this address")
     # A client named only in the form is counted by that name, before it is checked.
     for n in range(3):
         with TestClient(alliance.app, client=(f"198.51.100.{40 + n}", 4000)) as fresh:
-            form = {"token": token, "client_id": "nobody-we-know"}
-            answer = fresh.post("/introspect", data=form)
-            if n < 2:
-                assert answer.status_code == 401, answer.text  # counted, then refused
+            answer = fresh.post("/revoke", data={"token": "x", "client_id": "nobody-we-know"})
+            if n < 2:  # counted, then refused (400: no credential was offered, RFC 6749 §5.2)
+                assert answer.status_code == 400, answer.text
+                assert answer.json()["error"] == "invalid_client"
             else:
                 assert_limited(answer, 30, "this client")
     clock.advance(30)  # one client interval: one more for the platform
-    assert client.post("/introspect", data={"token": token}, headers=mine).status_code == 200
-    assert client.post("/introspect", data={"token": token}, headers=mine).status_code == 429
+    assert client.post("/revoke", data={"token": "x"}, headers=mine).status_code == 200
+    assert client.post("/revoke", data={"token": "x"}, headers=mine).status_code == 429
 
 
 def test_a_refused_code_exchange_leaves_the_code_usable(
