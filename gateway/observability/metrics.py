@@ -50,6 +50,7 @@ DELIVERY_OUTCOMES = ("delivered", "retried", "dead")
 POPULATION_KINDS = ("brand", "training")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 NO_REASON = "none"
+MAX_REMEMBERED_SERIES = 10_000  # routes are templates: far more than there are
 
 
 class Metrics:
@@ -96,12 +97,13 @@ class Metrics:
             ["population_kind"],
             registry=r,
         )
+        # Each series' child, once: a label lookup takes microseconds a request.
+        self._request_series: dict[tuple[str, str, int], Histogram] = {}
         self._zeros()
 
     def _zeros(self) -> None:
         """Every known series at 0 from the start, so a rate over it has a first point."""
-        for grant_type in GRANT_TYPES:
-            self.tokens.labels(grant_type)
+        self._token_series = {g: self.tokens.labels(g) for g in GRANT_TYPES}
         self.decisions.labels("allowed", NO_REASON)
         for reason in Reason:
             self.decisions.labels("partial", reason.value)
@@ -130,11 +132,18 @@ class Metrics:
     # --- what happened ------------------------------------------------------------------
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
-        method = method if method in METHODS else "other"
-        self.requests.labels(method, route, str(status)).observe(seconds)
+        key = (method, route, status)
+        series = self._request_series.get(key)
+        if series is None:
+            labelled = method if method in METHODS else "other"
+            series = self.requests.labels(labelled, route, str(status))
+            if len(self._request_series) < MAX_REMEMBERED_SERIES:
+                self._request_series[key] = series
+        series.observe(seconds)
 
     def token_issued(self, grant_type: str) -> None:
-        self.tokens.labels(grant_type).inc()
+        series = self._token_series.get(grant_type)
+        (series if series is not None else self.tokens.labels(grant_type)).inc()
 
     def decided(self, decision: Decision, count: int = 1) -> None:
         self.decisions.labels(*outcome_of(decision)).inc(count)

@@ -19,10 +19,11 @@ client once authenticated. No query string, no path, no client address.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.routing import Route
@@ -40,6 +41,16 @@ HEADER = b"x-request-id"
 SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 ROUTE_KEY = "accord.route"
 UNMATCHED = "unmatched"
+_PREFIX = os.urandom(8).hex()  # each process its own: spawned workers import anew
+_COUNT = itertools.count()
+
+
+def _reseed() -> None:
+    global _PREFIX, _COUNT  # a forked child must not repeat its parent's ids
+    _PREFIX, _COUNT = os.urandom(8).hex(), itertools.count()
+
+
+os.register_at_fork(after_in_child=_reseed)
 
 
 def mark_route(scope: Scope, template: str) -> None:
@@ -54,7 +65,14 @@ def request_id(scope: Scope) -> str:
             if SAFE_ID.fullmatch(offered) and redact(offered) == offered:
                 return offered
             break
-    return uuid.uuid4().hex
+    return fresh_request_id()
+
+
+def fresh_request_id() -> str:
+    """32 hexadecimal digits, unique across processes: this process's random prefix
+    (64 bits) and its count of requests. A correlation id, not a secret, so no system
+    call for randomness per request (``uuid4`` took some 8 µs of a token's 300)."""
+    return f"{_PREFIX}{next(_COUNT):016x}"
 
 
 def route_of(scope: Scope) -> str:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,7 @@ from gateway.db import transaction
 from gateway.events.delivery import Dispatcher
 from gateway.identity.persons import PERSON
 from gateway.identity.persons import Persons as PersonIndex
-from gateway.observability import logs
+from gateway.observability import logs, requests
 from gateway.runtime import Runtime
 from gateway.settings import LogFormat, Settings
 from tests.conftest import make_settings
@@ -360,6 +362,24 @@ def test_a_request_id_is_taken_when_safe_and_replaced_when_not(
     assert jwt_like not in captured.getvalue()
     ids = {r.get("request_id") for r in lines(captured)}
     assert {"edge-7f3a.trace_01", made.headers["x-request-id"]} <= ids
+
+
+def test_fresh_request_ids_are_unique_and_a_forked_child_has_its_own() -> None:
+    made = [requests.fresh_request_id() for _ in range(10_000)]
+    assert len(set(made)) == len(made)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", m) for m in made)
+    before = requests.fresh_request_id()[:16]
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe and leaves
+        os.write(write, requests.fresh_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    theirs = os.read(read, 64).decode()
+    os.close(read)
+    assert re.fullmatch(r"[0-9a-f]{32}", theirs) and theirs[:16] != before
+    assert requests.fresh_request_id()[:16] == before  # the parent's own stays
 
 
 def test_under_uvicorn_its_own_lines_are_ours_and_no_query_is_written(
