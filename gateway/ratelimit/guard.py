@@ -5,8 +5,8 @@
   else (the express lane included), so a refused request is never read further. The
   client is who the request says it is (its ``Basic`` user, its ``client_assertion``'s
   ``iss``, or its ``client_id``), unverified: verifying would be the work the limit
-  saves. So anyone may spend a client's allowance by naming it,
-  within their own address's limit (docs/limits.md).
+  saves. So anyone may spend a client's allowance by naming it, within their own
+  address's limit (docs/limits.md).
 - ``/v1/challenges/…`` and ``POST /v1/sandbox/queries``: the address's bucket before
   the member authenticates (a flood of bad credentials never reaches the database),
   the member's bucket once it has (:func:`member_limit`: nobody else can spend it).
@@ -137,12 +137,8 @@ def member_limit(group: Group) -> Any:
     return Depends(limit_member)
 
 
-def _check(group: Group, scope: str, who: str, rate: Rate) -> Check:
-    return _checked(group, scope, who, rate)
-
-
 @functools.lru_cache(maxsize=4096)
-def _checked(group: Group, scope: str, who: str, rate: Rate) -> Check:
+def _check(group: Group, scope: str, who: str, rate: Rate) -> Check:
     """The same few callers ask again and again: their checks are made once."""
     return Check(f"{group}:{scope}:{who}", rate, f"{group}-{scope}")
 
